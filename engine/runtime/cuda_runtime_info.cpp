@@ -1,0 +1,22 @@
+#include "engine/runtime/cuda_runtime_info.h"
+
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+
+namespace la::runtime {
+
+CudaRuntimeInfo query_cuda_runtime() {
+  CudaRuntimeInfo info;
+  cudaRuntimeGetVersion(&info.runtime_version);
+  cudaDriverGetVersion(&info.driver_version);
+  ncclGetVersion(&info.nccl_version);
+  const cudaError_t err = cudaGetDeviceCount(&info.device_count);
+  if (err != cudaSuccess) {
+    info.device_count = 0;
+    info.error = cudaGetErrorString(err);
+    cudaGetLastError();  // clear the sticky-free error so later calls start clean
+  }
+  return info;
+}
+
+}  // namespace la::runtime

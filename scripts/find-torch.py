@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""Print the include and library directories of a LibTorch for meson, and its Python.
+
+Argument: a PyTorch package directory, its share/cmake prefix, or nothing (the
+pinned virtual environment of scripts/deps.sh). Reads no Python modules of
+torch itself, so it works with any interpreter.
+"""
+import os
+import sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+def venv_torch():
+    version = open(os.path.join(here, "torch-version")).read().strip()
+    venv = os.environ.get("LA_TORCH_VENV") or os.path.expanduser(
+        f"~/.cache/gst-liveavatar/torch-{version}")
+    for lib in ("lib", "lib64"):
+        base = os.path.join(venv, lib)
+        if not os.path.isdir(base):
+            continue
+        for py in sorted(os.listdir(base)):
+            cand = os.path.join(base, py, "site-packages", "torch")
+            if os.path.isdir(cand):
+                return cand
+    sys.exit(f"find-torch: no torch in {venv}; run scripts/deps.sh or pass -Dtorch_dir=")
+
+
+arg = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] else ""
+torch_dir = os.path.abspath(arg) if arg else venv_torch()
+if os.path.basename(torch_dir) == "cmake" and os.path.basename(os.path.dirname(torch_dir)) == "share":
+    torch_dir = os.path.dirname(os.path.dirname(torch_dir))
+inc = os.path.join(torch_dir, "include")
+lib = os.path.join(torch_dir, "lib")
+for p in (os.path.join(inc, "ATen", "ATen.h"), os.path.join(lib, "libtorch_cpu.so")):
+    if not os.path.exists(p):
+        sys.exit(f"find-torch: {p} missing: {torch_dir} is not a LibTorch with headers")
+# The interpreter of the environment torch lives in (…/lib/pythonX.Y/site-packages/torch
+# → …/bin/python), if there is one: tests use it to make real torch.save files.
+python = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(torch_dir)))),
+                      "bin", "python")
+print(inc)
+print(lib)
+print(python if os.path.exists(python) else "")

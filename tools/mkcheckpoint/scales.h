@@ -1,0 +1,29 @@
+// The model sizes la-mkcheckpoint can write. "full" has the real release's
+// shapes; "tiny" keeps every structural rule (25 audio hidden states, wav2vec2
+// strides, the VAE stage layout) at widths that run on a 2-core CPU in seconds.
+#pragma once
+
+#include <string>
+
+#include "engine/models/s2v_dit_layout.h"
+#include "engine/models/umt5_layout.h"
+#include "engine/models/wan_vae_layout.h"
+#include "engine/models/wav2vec2_layout.h"
+
+namespace la::tools {
+
+struct Scale {
+  std::string name;
+  models::S2vDitConfig dit;
+  models::WanVaeConfig vae;
+  models::Umt5Config t5;
+  models::Wav2Vec2Config wav2vec2;
+  int64_t lora_rank;
+  double lora_alpha;
+  int tokenizer_pieces;  // SentencePiece vocabulary trained for the tokenizer
+};
+
+// Throws std::invalid_argument for an unknown name.
+Scale scale_by_name(const std::string& name);
+
+}  // namespace la::tools
