@@ -103,7 +103,7 @@ class Unpickler {
     return p;
   }
   uint64_t le(int bytes) {
-    const uint8_t* b = take(bytes);
+    const uint8_t* b = take(static_cast<uint64_t>(bytes));
     uint64_t v = 0;
     for (int k = bytes - 1; k >= 0; --k) v = (v << 8) | b[k];
     return v;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <sentencepiece_processor.h>
 #include <set>
 #include <string>
 
@@ -93,9 +94,11 @@ int main(int argc, char** argv) {
     std::printf("    base dim %lld, z_dim %lld\n", (long long)cfg.dim, (long long)cfg.z_dim);
     return check(w, models::wan_vae_tensor_specs(cfg), p);
   });
+  int64_t t5_vocab = 0;
   section(r, "umT5", base / "models_t5_umt5-xxl-enc-bf16.pth", [&](std::string& p) {
     auto w = io::WeightStore::open((base / "models_t5_umt5-xxl-enc-bf16.pth").string());
     const auto cfg = models::infer_umt5_config(w);
+    t5_vocab = cfg.vocab;
     std::printf("    vocab %lld, dim %lld, %lld layers, %lld heads\n", (long long)cfg.vocab, (long long)cfg.dim,
                 (long long)cfg.num_layers, (long long)cfg.num_heads);
     return check(w, models::umt5_tensor_specs(cfg), p);
@@ -108,10 +111,19 @@ int main(int argc, char** argv) {
     auto w = io::WeightStore::open(fs::exists(st) ? st.string() : (w2v / "pytorch_model.bin").string());
     return check(w, models::wav2vec2_tensor_specs(cfg), p);
   });
-  section(r, "tokenizer", base / "google" / "umt5-xxl", [&](std::string& p) {
-    const bool ok = fs::exists(base / "google" / "umt5-xxl" / "spiece.model");
-    if (!ok) p = "spiece.model is missing";
-    return ok;
+  section(r, "tokenizer", base / "google" / "umt5-xxl" / "spiece.model", [&](std::string& p) {
+    sentencepiece::SentencePieceProcessor sp;
+    const auto status = sp.Load((base / "google" / "umt5-xxl" / "spiece.model").string());
+    if (!status.ok()) {
+      p = status.ToString();
+      return false;
+    }
+    std::printf("    %d pieces, pad %d, eos %d, unk %d\n", sp.GetPieceSize(), sp.pad_id(), sp.eos_id(), sp.unk_id());
+    if (t5_vocab > 0 && sp.GetPieceSize() > t5_vocab) {
+      p = "more pieces than the umT5 vocabulary (" + std::to_string(t5_vocab) + ")";
+      return false;
+    }
+    return true;
   });
   const fs::path lora = root / "LiveAvatar" / "liveavatar.safetensors";
   section(r, "LoRA", lora, [&](std::string& p) {
