@@ -1,0 +1,42 @@
+#include "tests/parity/compare.h"
+
+#include <ATen/ATen.h>
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+#include "engine/io/tensor_view.h"
+
+namespace la::test {
+namespace {
+
+::testing::AssertionResult check(const at::Tensor& got, const at::Tensor& ref, double limit,
+                                 const std::string& label) {
+  if (got.sizes() != ref.sizes())
+    return ::testing::AssertionFailure() << "shape " << io::shape_string(got.sizes()) << " != reference "
+                                         << io::shape_string(ref.sizes());
+  const at::Tensor d = (got.to(at::kDouble) - ref.to(at::kDouble)).abs();
+  const double max_diff = d.numel() ? d.max().item<double>() : 0.0;
+  std::printf("[parity] %s: max|d| = %.3g (limit %.3g)\n", label.c_str(), max_diff, limit);
+  if (!(max_diff <= limit)) {
+    std::ostringstream s;
+    s << label << ": max|d| = " << max_diff << " > " << limit << " at flat index " << d.argmax().item<int64_t>();
+    return ::testing::AssertionFailure() << s.str();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace
+
+::testing::AssertionResult close_rel(const at::Tensor& got, const at::Tensor& ref, double rel,
+                                     const std::string& label) {
+  const double scale = std::max(1.0, ref.numel() ? ref.abs().max().item<double>() : 0.0);
+  return check(got, ref, rel * scale, label);
+}
+
+::testing::AssertionResult close_abs(const at::Tensor& got, const at::Tensor& ref, double atol,
+                                     const std::string& label) {
+  return check(got, ref, atol, label);
+}
+
+}  // namespace la::test
