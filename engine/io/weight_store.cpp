@@ -70,6 +70,11 @@ void WeightStore::add_file(const std::string& path) {
   throw CheckpointError(path, "unknown checkpoint format (expected .safetensors, .safetensors.index.json, .pth, .pt or .bin)");
 }
 
+void WeightStore::add_tensors(const std::string& origin, const std::map<std::string, at::Tensor>& tensors) {
+  files_.push_back(origin);
+  for (const auto& [k, t] : tensors) insert(k, t, origin);
+}
+
 void WeightStore::add_sharded(const std::string& index_path) {
   const auto index = JsonConfig::load(index_path);
   const auto map = index.get_object("weight_map");

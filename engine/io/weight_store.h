@@ -26,6 +26,9 @@ class WeightStore {
 
   // Adds the tensors of another file; a key present twice is an error.
   void add_file(const std::string& path);
+  // Adds tensors made in memory (benchmarks with random weights, tests);
+  // `origin` stands in for the file name in errors.
+  void add_tensors(const std::string& origin, const std::map<std::string, at::Tensor>& tensors);
 
   bool contains(const std::string& key) const;
   std::vector<std::string> keys() const;

@@ -1,6 +1,7 @@
 #include "engine/models/wan_vae/wan_vae.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 #include <stdexcept>
 
 #include "engine/io/tensor_view.h"
@@ -69,6 +70,7 @@ at::Tensor WanVae::normalise(const at::Tensor& mu) const {
 }
 
 at::Tensor WanVae::encode_raw(const at::Tensor& video) const {
+  c10::InferenceMode inference;  // no autograd bookkeeping on any tensor made here
   const at::Tensor x = as_batch(video, "video", 3, device(), dtype());
   require((x.size(2) - 1) % 4 == 0, "video frame count must be 1+4k, got " + std::to_string(x.size(2)));
   require_pixels(video);
@@ -77,6 +79,7 @@ at::Tensor WanVae::encode_raw(const at::Tensor& video) const {
 }
 
 at::Tensor WanVae::encode(const at::Tensor& video) const {
+  c10::InferenceMode inference;  // no autograd bookkeeping on any tensor made here
   const at::Tensor x = as_batch(video, "video", 3, device(), dtype());
   require((x.size(2) - 1) % 4 == 0, "video frame count must be 1+4k, got " + std::to_string(x.size(2)));
   require_pixels(video);
@@ -85,6 +88,7 @@ at::Tensor WanVae::encode(const at::Tensor& video) const {
 }
 
 at::Tensor WanVae::stream_encode(WanVaeEncodeState& state, const at::Tensor& video) const {
+  c10::InferenceMode inference;  // no autograd bookkeeping on any tensor made here
   const at::Tensor x = as_batch(video, "video", 3, device(), dtype());
   require_pixels(video);
   const bool first = !state.started();
@@ -94,6 +98,7 @@ at::Tensor WanVae::stream_encode(WanVaeEncodeState& state, const at::Tensor& vid
 }
 
 at::Tensor WanVae::decode(WanVaeDecodeState& state, const at::Tensor& latents) const {
+  c10::InferenceMode inference;  // no autograd bookkeeping on any tensor made here
   const int64_t z = w_.config.z_dim;
   at::Tensor x = as_batch(latents, "latents", z, device(), dtype());
   // Un-normalise by dividing by the stored reciprocal, as the reference does.
