@@ -103,11 +103,15 @@ at::Tensor WanVae::decode(WanVaeDecodeState& state, const at::Tensor& latents) c
   at::Tensor x = as_batch(latents, "latents", z, device(), dtype());
   // Un-normalise by dividing by the stored reciprocal, as the reference does.
   x = x / w_.inv_std.view({1, z, 1, 1, 1}) + w_.mean.view({1, z, 1, 1, 1});
-  x = nn::causal_conv3d(x, w_.post_quant_conv, {0, 0, 0});
   std::vector<at::Tensor> out;
   out.reserve(x.size(2));
-  for (int64_t i = 0; i < x.size(2); ++i)  // one latent frame at a time, like the reference
-    out.push_back(wan_vae::coder_forward(x.slice(2, i, i + 1), w_.decoder, state.cache_));
+  // One latent frame at a time, like the reference. conv2 (1x1x1) is applied
+  // per frame too, so every kernel sees the same shapes however a stream is
+  // split into calls, and streamed output equals a full decode bit for bit.
+  for (int64_t i = 0; i < x.size(2); ++i) {
+    const at::Tensor frame = nn::causal_conv3d(x.slice(2, i, i + 1), w_.post_quant_conv, {0, 0, 0});
+    out.push_back(wan_vae::coder_forward(frame, w_.decoder, state.cache_));
+  }
   at::Tensor video = at::cat(out, 2).to(at::kFloat).squeeze(0);
   state.frames_out_ += video.size(1);
   return video;
