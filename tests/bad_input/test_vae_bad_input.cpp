@@ -9,10 +9,13 @@
 #include "engine/io/weight_store.h"
 #include "engine/models/infer_config.h"
 #include "engine/models/wan_vae/wan_vae.h"
+#include "tests/common/expect_error.h"
 #include "tests/common/temp_dir.h"
 #include "tests/parity/parity_dir.h"
 
 using namespace la;
+using la::test::error_of;
+using la::test::expect_contains;
 
 namespace {
 
@@ -24,20 +27,6 @@ std::shared_ptr<const models::WanVae> load(const std::map<std::string, at::Tenso
   io::WeightStore store;
   store.add_tensors("vae.pth", tensors);
   return models::WanVae::from_store(store, models::infer_wan_vae_config(store), at::kCPU, at::kFloat);
-}
-
-template <typename E, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-void expect_contains(const std::string& msg, const std::string& words) {
-  EXPECT_NE(msg.find(words), std::string::npos) << "'" << msg << "' lacks '" << words << "'";
 }
 
 }  // namespace

@@ -33,11 +33,6 @@ ShapeMap spec_shapes(const std::vector<models::TensorSpec>& specs) {
   return m;
 }
 
-io::JsonConfig fixture_config(const std::string& file) {
-  io::SafetensorsFile f(file);
-  return io::JsonConfig::parse(f.metadata().at("config"), file + " __metadata__.config");
-}
-
 void expect_same(const ShapeMap& want, const ShapeMap& got) {
   for (const auto& [k, shape] : want) {
     const auto it = got.find(k);
@@ -64,19 +59,19 @@ TEST(ParityFixtures, EveryFixtureFileLoads) {
 
 TEST(ParityFixtures, VaeLayoutMatchesFixtureKeys) {
   const auto file = test::parity_file("vae_weights.safetensors");
-  const auto cfg = models::WanVaeConfig::from_json(fixture_config(file));
+  const auto cfg = models::WanVaeConfig::from_json(test::fixture_config(file));
   expect_same(file_shapes(file), spec_shapes(models::wan_vae_tensor_specs(cfg)));
 }
 
 TEST(ParityFixtures, DitLayoutMatchesFixtureKeys) {
   const auto file = test::parity_file("dit_weights.safetensors");
-  const auto cfg = models::S2vDitConfig::from_json(fixture_config(file));
+  const auto cfg = models::S2vDitConfig::from_json(test::fixture_config(file));
   expect_same(file_shapes(file), spec_shapes(models::s2v_dit_tensor_specs(cfg)));
 }
 
 TEST(ParityFixtures, Umt5LayoutMatchesFixtureKeys) {
   const auto file = test::parity_file("t5_weights.safetensors");
-  const auto cfg = models::Umt5Config::from_json(fixture_config(file));
+  const auto cfg = models::Umt5Config::from_json(test::fixture_config(file));
   expect_same(file_shapes(file), spec_shapes(models::umt5_tensor_specs(cfg)));
 }
 
@@ -84,7 +79,7 @@ TEST(ParityFixtures, AudioEncoderLayoutMatchesFixtureKeys) {
   // The audio fixture holds CausalAudioEncoder alone: its "dim" is the
   // wav2vec2 width (DiT audio_dim) and "out_dim" the DiT width.
   const auto file = test::parity_file("audio_weights.safetensors");
-  const auto j = fixture_config(file);
+  const auto j = test::fixture_config(file);
   models::S2vDitConfig dit;
   dit.dim = j.get_int("out_dim");
   dit.audio_dim = j.get_int("dim");

@@ -21,9 +21,7 @@ class T5Parity : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     const std::string weights = test::parity_file("t5_weights.safetensors");
-    io::SafetensorsFile meta(weights);
-    const auto cfg = models::Umt5Config::from_json(
-        io::JsonConfig::parse(meta.metadata().at("config"), weights + " __metadata__.config"));
+    const auto cfg = models::Umt5Config::from_json(test::fixture_config(weights));
     auto store = io::WeightStore::open(weights);
     t5_ = models::Umt5Encoder::from_store(store, cfg, at::kCPU, at::kFloat);
     io_ = new std::map<std::string, at::Tensor>(io::SafetensorsFile(test::parity_file("t5_io.safetensors")).tensors());

@@ -23,9 +23,7 @@ class VaeParity : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     const std::string weights = test::parity_file("vae_weights.safetensors");
-    io::SafetensorsFile meta(weights);
-    const auto cfg = models::WanVaeConfig::from_json(
-        io::JsonConfig::parse(meta.metadata().at("config"), weights + " __metadata__.config"));
+    const auto cfg = models::WanVaeConfig::from_json(test::fixture_config(weights));
     auto store = io::WeightStore::open(weights);
     vae_ = models::WanVae::from_store(store, cfg, at::kCPU, at::kFloat);
     io_ = new std::map<std::string, at::Tensor>(io::SafetensorsFile(test::parity_file("vae_io.safetensors")).tensors());

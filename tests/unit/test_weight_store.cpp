@@ -6,22 +6,12 @@
 #include "engine/io/checkpoint_error.h"
 #include "engine/io/safetensors_writer.h"
 #include "engine/io/weight_store.h"
+#include "tests/common/expect_error.h"
 #include "tests/common/temp_dir.h"
 
 using namespace la::io;
-
-namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const CheckpointError& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
-}  // namespace
+using la::test::error_of;
+using la::test::expect_contains;
 
 TEST(WeightStore, GetChecksShapeAndDtypeAndNamesTheFile) {
   la::test::TempDir dir;
@@ -29,11 +19,11 @@ TEST(WeightStore, GetChecksShapeAndDtypeAndNamesTheFile) {
   write_safetensors(path, {{"a.weight", at::zeros({4, 3})}, {"a.bias", at::zeros({4})}});
   auto w = WeightStore::open(path);
   EXPECT_EQ(w.get("a.weight", {4, 3}).sizes(), (std::vector<int64_t>{4, 3}));
-  EXPECT_EQ(error_of([&] { w.get("a.bias", {5}); }),
+  EXPECT_EQ(error_of<CheckpointError>([&] { w.get("a.bias", {5}); }),
             "file " + path + ": tensor a.bias has shape [4], expected [5]");
-  EXPECT_EQ(error_of([&] { w.get("a.bias", {4}, at::kBFloat16); }),
+  EXPECT_EQ(error_of<CheckpointError>([&] { w.get("a.bias", {4}, at::kBFloat16); }),
             "file " + path + ": tensor a.bias has dtype Float, expected BFloat16");
-  EXPECT_NE(error_of([&] { w.get("nope", {1}); }).find("tensor nope is missing"), std::string::npos);
+  EXPECT_NE(error_of<CheckpointError>([&] { w.get("nope", {1}); }).find("tensor nope is missing"), std::string::npos);
 }
 
 TEST(WeightStore, ReportsKeysNeverRead) {
@@ -62,6 +52,6 @@ TEST(WeightStore, AKeyInTwoFilesIsAnError) {
   write_safetensors(dir.file("a.safetensors"), {{"k", at::zeros({1})}});
   write_safetensors(dir.file("b.safetensors"), {{"k", at::zeros({1})}});
   auto w = WeightStore::open(dir.file("a.safetensors"));
-  EXPECT_NE(error_of([&] { w.add_file(dir.file("b.safetensors")); }).find("tensor k: also present in"),
+  EXPECT_NE(error_of<CheckpointError>([&] { w.add_file(dir.file("b.safetensors")); }).find("tensor k: also present in"),
             std::string::npos);
 }

@@ -69,26 +69,26 @@ at::Tensor WanVae::normalise(const at::Tensor& mu) const {
   return (mu - w_.mean.view({1, z, 1, 1, 1})) * w_.inv_std.view({1, z, 1, 1, 1});
 }
 
-at::Tensor WanVae::encode_raw(const at::Tensor& video) const {
-  c10::InferenceMode inference;  // no autograd bookkeeping on any tensor made here
+at::Tensor WanVae::encode_mu(const at::Tensor& video) const {
   const at::Tensor x = as_batch(video, "video", 3, device(), dtype());
   require((x.size(2) - 1) % 4 == 0, "video frame count must be 1+4k, got " + std::to_string(x.size(2)));
   require_pixels(video);
   FeatureCache cache;
-  return encode_chunks(cache, x, false).to(at::kFloat).squeeze(0);
+  return encode_chunks(cache, x, false);
+}
+
+at::Tensor WanVae::encode_raw(const at::Tensor& video) const {
+  c10::InferenceMode inference;  // no autograd bookkeeping on any tensor made here
+  return encode_mu(video).to(at::kFloat).squeeze(0);
 }
 
 at::Tensor WanVae::encode(const at::Tensor& video) const {
-  c10::InferenceMode inference;  // no autograd bookkeeping on any tensor made here
-  const at::Tensor x = as_batch(video, "video", 3, device(), dtype());
-  require((x.size(2) - 1) % 4 == 0, "video frame count must be 1+4k, got " + std::to_string(x.size(2)));
-  require_pixels(video);
-  FeatureCache cache;
-  return normalise(encode_chunks(cache, x, false)).to(at::kFloat).squeeze(0);
+  c10::InferenceMode inference;
+  return normalise(encode_mu(video)).to(at::kFloat).squeeze(0);
 }
 
 at::Tensor WanVae::stream_encode(WanVaeEncodeState& state, const at::Tensor& video) const {
-  c10::InferenceMode inference;  // no autograd bookkeeping on any tensor made here
+  c10::InferenceMode inference;
   const at::Tensor x = as_batch(video, "video", 3, device(), dtype());
   require_pixels(video);
   const bool first = !state.started();
@@ -98,7 +98,7 @@ at::Tensor WanVae::stream_encode(WanVaeEncodeState& state, const at::Tensor& vid
 }
 
 at::Tensor WanVae::decode(WanVaeDecodeState& state, const at::Tensor& latents) const {
-  c10::InferenceMode inference;  // no autograd bookkeeping on any tensor made here
+  c10::InferenceMode inference;
   const int64_t z = w_.config.z_dim;
   at::Tensor x = as_batch(latents, "latents", z, device(), dtype());
   // Un-normalise by dividing by the stored reciprocal, as the reference does.

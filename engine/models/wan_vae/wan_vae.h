@@ -77,6 +77,8 @@ class WanVae {
 
  private:
   explicit WanVae(wan_vae::Weights w) : w_(std::move(w)) {}
+  // Validated full encode up to the raw mean [1,z,1+k,h,w] in the model dtype.
+  at::Tensor encode_mu(const at::Tensor& video) const;
   at::Tensor encode_chunks(wan_vae::FeatureCache& cache, const at::Tensor& video, bool stream_first) const;
   at::Tensor normalise(const at::Tensor& mu) const;
   wan_vae::Weights w_;
