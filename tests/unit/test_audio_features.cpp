@@ -1,0 +1,99 @@
+// The audio feature pipeline: offline blocks follow the reference's layout,
+// streaming emits blocks as soon as their lookahead arrives, converges to
+// offline with enough context, and refuses bad audio.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <cmath>
+#include <cstdlib>
+
+#include "engine/audio/audio_features.h"
+#include "engine/audio/frame_alignment.h"
+
+using namespace la;
+
+namespace {
+
+std::shared_ptr<const models::Wav2Vec2> model() {
+  const char* src = std::getenv("LA_SOURCE_DIR");
+  return models::Wav2Vec2::load(std::string(src ? src : ".") + "/tests/fixtures/wav2vec2", at::kCPU, at::kFloat);
+}
+
+// 3.3 s of a voiced-like signal: harmonics with a slow amplitude envelope.
+at::Tensor voice(int64_t n = 52800) {
+  const at::Tensor t = at::arange(n, at::kFloat) / 16000.0;
+  at::Tensor x = at::zeros({n});
+  for (int h = 1; h <= 5; ++h) x += at::sin(2 * M_PI * 140.0 * h * t) / h;
+  return x * (0.6 + 0.4 * at::sin(2 * M_PI * 2.5 * t)) * 0.3;
+}
+
+double rel_err(const at::Tensor& a, const at::Tensor& b) { return ((a - b).norm() / b.norm()).item<double>(); }
+
+}  // namespace
+
+TEST(AudioFeatures, OfflineLayoutAndZerosPastTheEnd) {
+  const auto m = model();
+  const at::Tensor x = voice();
+  const at::Tensor emb = audio::offline_features(*m, x);
+  EXPECT_EQ(emb.size(0), 25);
+  EXPECT_EQ(emb.size(1), 32);
+  EXPECT_EQ(emb.size(2) % 48, 0) << "padded to whole clips of 48 frames";
+  // 52800 samples -> 164 frames at 50 Hz -> 98 at 30 Hz: video frames whose
+  // 30 Hz index round(1.2 i) >= 98 are zeros.
+  const int64_t n30 = static_cast<int64_t>(m->frame_count(x.size(0)) * 0.6);
+  for (int64_t i = 0; i < emb.size(2); ++i) {
+    const bool past = std::nearbyint(1.2 * static_cast<double>(i)) >= n30;
+    EXPECT_EQ(emb.select(2, i).abs().sum().item<double>() == 0.0, past) << "frame " << i;
+  }
+  const at::Tensor b1 = audio::offline_block(emb, 1);
+  EXPECT_TRUE(at::equal(b1, emb.slice(2, 12, 24)));
+  EXPECT_EQ(audio::offline_block(emb, 1000).abs().sum().item<double>(), 0.0);
+}
+
+TEST(AudioFeatures, StreamingEmitsEachBlockOnceItsLookaheadArrives) {
+  audio::StreamingFeatures s(model(), 1.0, 0.16);
+  EXPECT_EQ(s.latency_samples(), 7680 + 2560);
+  const at::Tensor x = voice();
+  const float* p = x.data_ptr<float>();
+  int64_t pushed = 0, blocks = 0;
+  while (pushed < x.size(0)) {
+    const int64_t n = std::min<int64_t>(4000, x.size(0) - pushed);
+    blocks += static_cast<int64_t>(s.push(p + pushed, static_cast<size_t>(n)).size());
+    pushed += n;
+    EXPECT_EQ(blocks, std::max<int64_t>(0, (pushed - 2560) / 7680)) << "after " << pushed << " samples";
+  }
+  const auto rest = s.finish();
+  EXPECT_EQ(blocks + static_cast<int64_t>(rest.size()), (x.size(0) + 7679) / 7680);
+  for (const auto& b : rest) EXPECT_EQ(b.sizes(), (std::vector<int64_t>{25, 32, 12}));
+}
+
+TEST(AudioFeatures, StreamingApproachesOfflineWithContext) {
+  const auto m = model();
+  const at::Tensor x = voice();
+  const at::Tensor emb = audio::offline_features(*m, x);
+  auto error_for = [&](double context, double lookahead) {
+    audio::StreamingFeatures s(m, context, lookahead);
+    auto blocks = s.push(x.data_ptr<float>(), static_cast<size_t>(x.size(0)));
+    for (auto& b : s.finish()) blocks.push_back(b);
+    std::vector<at::Tensor> want;
+    for (size_t b = 0; b < blocks.size(); ++b) want.push_back(audio::offline_block(emb, static_cast<int64_t>(b)));
+    return rel_err(at::cat(blocks, 2), at::cat(want, 2));
+  };
+  const double none = error_for(0, 0), full = error_for(10, 10);
+  std::printf("[streaming] relative L2 vs offline: no context %.3g, whole utterance %.3g\n", none, full);
+  EXPECT_LT(full, none);
+  EXPECT_LT(full, 1e-4) << "with the whole utterance in view, streaming is offline";
+}
+
+TEST(AudioFeatures, BadAudioIsRefused) {
+  const auto m = model();
+  EXPECT_THROW(audio::offline_features(*m, at::zeros({0})), std::invalid_argument);
+  at::Tensor x = voice(8000);
+  x[100] = std::nanf("");
+  EXPECT_THROW(audio::offline_features(*m, x), std::invalid_argument);
+  audio::StreamingFeatures s(m, 1, 0);
+  EXPECT_THROW(s.push(x.data_ptr<float>(), 8000), std::invalid_argument);
+  EXPECT_THROW(audio::StreamingFeatures(m, -1, 0), std::invalid_argument);
+  audio::StreamingFeatures quiet(m, 1, 0);
+  EXPECT_TRUE(quiet.finish().empty()) << "no audio, no block";
+}
