@@ -74,4 +74,13 @@ std::pair<at::Tensor, at::Tensor> CausalAudioEncoder::forward(const at::Tensor& 
   return {global, local.contiguous()};
 }
 
+std::pair<at::Tensor, at::Tensor> CausalAudioEncoder::block_tokens(const at::Tensor& block, int64_t motion_frames,
+                                                                   int64_t motion_latent_frames) const {
+  if (block.dim() != 4 || block.size(3) < 1)
+    throw std::invalid_argument("audio block must be [B,layers,dim,F>0], got " + io::shape_string(block.sizes()));
+  const at::Tensor prefix = block.slice(3, 0, 1).expand({block.size(0), block.size(1), block.size(2), motion_frames});
+  auto [global, local] = forward(at::cat({prefix, block}, 3));
+  return {global.slice(1, motion_latent_frames), local.slice(1, motion_latent_frames)};
+}
+
 }  // namespace la::models

@@ -36,6 +36,14 @@ class CausalAudioEncoder {
   // Throws std::invalid_argument on a wrong shape.
   std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& features) const;
 
+  // The DiT's audio tokens for one block (reference CM:1093-1105): the
+  // block's audio frames [B, layers, audio_dim, F] with its first frame
+  // repeated `motion_frames` (73) times in front, encoded, and the first
+  // `motion_latent_frames` (19) outputs dropped, leaving one output per latent
+  // frame: (global [B,F/4,1,dim], local [B,F/4,num_tokens+1,dim]).
+  std::pair<at::Tensor, at::Tensor> block_tokens(const at::Tensor& block, int64_t motion_frames,
+                                                 int64_t motion_latent_frames) const;
+
  private:
   at::Tensor trunk(at::Tensor x) const;  // conv2 .. norm3 shared by both branches
   AudioEncoderConfig config_{};
