@@ -13,6 +13,7 @@
 #include "engine/models/s2v_dit/lora_merge.h"
 #include "tests/common/expect_error.h"
 #include "tests/common/temp_dir.h"
+#include "tests/common/tiny_checkpoint.h"
 
 using namespace la;
 using la::test::error_of;
@@ -24,9 +25,7 @@ class LoraMerge : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new test::TempDir();
-    const char* tool = std::getenv("LA_MKCHECKPOINT");
-    ASSERT_NE(tool, nullptr);
-    ASSERT_EQ(std::system((std::string(tool) + " --scale tiny --out " + dir_->path().string() + " >/dev/null 2>&1").c_str()), 0);
+    ASSERT_EQ(test::make_tiny_checkpoint(dir_->path()), 0) << "la-mkcheckpoint ($LA_MKCHECKPOINT)";
   }
   static void TearDownTestSuite() { delete dir_; }
   static std::string lora_path() { return (dir_->path() / "LiveAvatar" / "liveavatar.safetensors").string(); }

@@ -12,6 +12,7 @@
 #include "engine/models/umt5/tokenizer.h"
 #include "engine/text/prompt_cleaning.h"
 #include "tests/common/temp_dir.h"
+#include "tests/common/tiny_checkpoint.h"
 
 using namespace la;
 
@@ -51,9 +52,7 @@ class TokenizerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new test::TempDir();
-    const char* tool = std::getenv("LA_MKCHECKPOINT");
-    ASSERT_NE(tool, nullptr);
-    ASSERT_EQ(std::system((std::string(tool) + " --scale tiny --out " + dir_->path().string() + " >/dev/null 2>&1").c_str()), 0);
+    ASSERT_EQ(test::make_tiny_checkpoint(dir_->path()), 0) << "la-mkcheckpoint ($LA_MKCHECKPOINT)";
   }
   static void TearDownTestSuite() { delete dir_; }
   static std::string tokenizer_dir() { return (dir_->path() / "Wan2.2-S2V-14B" / "google" / "umt5-xxl").string(); }
