@@ -11,6 +11,7 @@
 #include "engine/audio/audio_features.h"
 #include "engine/io/weight_store.h"
 #include "tools/bench/wav_reader.h"
+#include "tools/common/args.h"
 #include "tools/mkcheckpoint/random_weights.h"
 #include "tools/mkcheckpoint/scales.h"
 
@@ -49,15 +50,18 @@ std::vector<at::Tensor> stream(const std::shared_ptr<const la::models::Wav2Vec2>
 
 int main(int argc, char** argv) {
   std::string wav, model_dir, scale = "tiny";
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--wav" && i + 1 < argc) wav = argv[++i];
-    else if (a == "--wav2vec2" && i + 1 < argc) model_dir = argv[++i];
-    else if (a == "--scale" && i + 1 < argc) scale = argv[++i];
-    else {
-      std::fprintf(stderr, "usage: la-bench-audio --wav SPEECH_16K_MONO.wav [--wav2vec2 DIR | --scale tiny|full]\n");
-      return 2;
+  try {
+    la::tools::Args args(argc, argv);
+    while (args.next()) {
+      if (args.flag() == "--wav") wav = args.value();
+      else if (args.flag() == "--wav2vec2") model_dir = args.value();
+      else if (args.flag() == "--scale") scale = args.value();
+      else args.unknown();
     }
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "la-bench-audio: %s\nusage: la-bench-audio --wav SPEECH_16K_MONO.wav [--wav2vec2 DIR | --scale tiny|full]\n",
+                 e.what());
+    return 2;
   }
   if (wav.empty()) {
     std::fprintf(stderr, "la-bench-audio: --wav is required\n");

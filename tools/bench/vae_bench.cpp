@@ -13,6 +13,7 @@
 #include "engine/models/infer_config.h"
 #include "engine/models/wan_vae/wan_vae.h"
 #include "tools/bench/memory_stats.h"
+#include "tools/common/args.h"
 #include "tools/mkcheckpoint/random_weights.h"
 #include "tools/mkcheckpoint/scales.h"
 
@@ -36,21 +37,18 @@ void usage() {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--checkpoint") o.checkpoint = value();
-    else if (a == "--scale") o.scale = value();
-    else if (a == "--width") o.width = std::stoll(value());
-    else if (a == "--height") o.height = std::stoll(value());
-    else if (a == "--blocks") o.blocks = std::stoll(value());
-    else if (a == "--report") o.report = std::stoll(value());
-    else if (a == "--device") o.device = value();
-    else if (a == "--dtype") o.dtype = value();
-    else throw std::invalid_argument("unknown argument " + a);
+  la::tools::Args args(argc, argv);
+  while (args.next()) {
+    const std::string& a = args.flag();
+    if (a == "--checkpoint") o.checkpoint = args.value();
+    else if (a == "--scale") o.scale = args.value();
+    else if (a == "--width") o.width = std::stoll(args.value());
+    else if (a == "--height") o.height = std::stoll(args.value());
+    else if (a == "--blocks") o.blocks = std::stoll(args.value());
+    else if (a == "--report") o.report = std::stoll(args.value());
+    else if (a == "--device") o.device = args.value();
+    else if (a == "--dtype") o.dtype = args.value();
+    else args.unknown();
   }
   if (o.width % 8 || o.height % 8 || o.width <= 0 || o.height <= 0)
     throw std::invalid_argument("--width and --height must be positive multiples of 8");

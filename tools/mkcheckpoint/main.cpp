@@ -15,6 +15,7 @@
 #include "engine/io/pth_writer.h"
 #include "engine/io/safetensors_writer.h"
 #include "engine/models/lora_layout.h"
+#include "tools/common/args.h"
 #include "tools/mkcheckpoint/random_weights.h"
 #include "tools/mkcheckpoint/scales.h"
 #include "tools/mkcheckpoint/tokenizer_files.h"
@@ -43,19 +44,16 @@ void usage(FILE* f) {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--scale") o.scale = value();
-    else if (a == "--out") o.out = value();
-    else if (a == "--seed") o.seed = std::stoull(value());
-    else if (a == "--dtype") o.dtype = value();
-    else if (a == "--shards") o.shards = std::stoi(value());
+  la::tools::Args args(argc, argv);
+  while (args.next()) {
+    const std::string& a = args.flag();
+    if (a == "--scale") o.scale = args.value();
+    else if (a == "--out") o.out = args.value();
+    else if (a == "--seed") o.seed = std::stoull(args.value());
+    else if (a == "--dtype") o.dtype = args.value();
+    else if (a == "--shards") o.shards = std::stoi(args.value());
     else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
-    else throw std::invalid_argument("unknown argument " + a);
+    else args.unknown();
   }
   if (o.out.empty()) throw std::invalid_argument("--out is required");
   if (o.shards < 1 || o.shards > 99) throw std::invalid_argument("--shards must be 1..99");

@@ -90,19 +90,22 @@ at::Tensor Umt5Encoder::relative_position_buckets(int64_t lq, int64_t lk, int64_
 }
 
 at::Tensor Umt5Encoder::position_bias(int64_t layer, int64_t lq, int64_t lk) const {
-  const at::Tensor buckets = relative_position_buckets(lq, lk, config_.num_buckets).to(device());
+  return bias_from_buckets(layer, relative_position_buckets(lq, lk, config_.num_buckets).to(device()));
+}
+
+at::Tensor Umt5Encoder::bias_from_buckets(int64_t layer, const at::Tensor& buckets) const {
   // [lq, lk, heads] -> [1, heads, lq, lk]
   return at::embedding(blocks_.at(layer).pos_embedding, buckets).permute({2, 0, 1}).unsqueeze(0).contiguous();
 }
 
 at::Tensor Umt5Encoder::block_forward(const Block& b, const at::Tensor& x, const at::Tensor& key_mask,
-                                      int64_t layer) const {
+                                      const at::Tensor& buckets, int64_t layer) const {
   const int64_t batch = x.size(0), len = x.size(1), heads = config_.num_heads;
   const int64_t head_dim = config_.dim_attn / heads;
   const at::Tensor h = t5_rms_norm(x, b.norm1);
   auto split = [&](const at::Tensor& t) { return t.view({batch, len, heads, head_dim}).transpose(1, 2); };
   const at::Tensor q = split(at::linear(h, b.q)), k = split(at::linear(h, b.k)), v = split(at::linear(h, b.v));
-  at::Tensor bias = position_bias(layer, len, len).to(x.scalar_type()).expand({batch, heads, len, len}).clone();
+  at::Tensor bias = bias_from_buckets(layer, buckets).to(x.scalar_type()).expand({batch, heads, len, len}).clone();
   if (key_mask.defined()) bias.masked_fill_(key_mask.view({batch, 1, 1, len}).logical_not(), finite_lowest(x.scalar_type()));
   // T5 attention is unscaled.
   const at::Tensor attn = nn::attention(q, k, v, bias, 1.0).transpose(1, 2).reshape({batch, len, heads * head_dim});
@@ -128,7 +131,10 @@ at::Tensor Umt5Encoder::forward(const at::Tensor& ids, const std::optional<at::T
     key_mask = mask->ne(0).to(device());
   }
   at::Tensor x = at::embedding(token_embedding_, ids.to(device(), at::kLong));
-  for (size_t i = 0; i < blocks_.size(); ++i) x = block_forward(blocks_[i], x, key_mask, static_cast<int64_t>(i));
+  // Every layer has its own bias table but the same buckets: computed once.
+  const at::Tensor buckets = relative_position_buckets(x.size(1), x.size(1), config_.num_buckets).to(device());
+  for (size_t i = 0; i < blocks_.size(); ++i)
+    x = block_forward(blocks_[i], x, key_mask, buckets, static_cast<int64_t>(i));
   return t5_rms_norm(x, final_norm_);
 }
 

@@ -46,7 +46,9 @@ class Umt5Encoder {
     at::Tensor norm1, q, k, v, o, norm2, gate, fc1, fc2, pos_embedding;
   };
   Umt5Encoder() = default;
-  at::Tensor block_forward(const Block& b, const at::Tensor& x, const at::Tensor& key_mask, int64_t layer) const;
+  at::Tensor block_forward(const Block& b, const at::Tensor& x, const at::Tensor& key_mask, const at::Tensor& buckets,
+                           int64_t layer) const;
+  at::Tensor bias_from_buckets(int64_t layer, const at::Tensor& buckets) const;
 
   Umt5Config config_;
   at::Tensor token_embedding_;
