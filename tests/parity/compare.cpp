@@ -39,4 +39,19 @@ namespace {
   return check(got, ref, atol, label);
 }
 
+::testing::AssertionResult close_stats(const at::Tensor& got, const at::Tensor& ref, double max_abs, double p99,
+                                       double median, const std::string& label) {
+  if (got.sizes() != ref.sizes())
+    return ::testing::AssertionFailure() << label << ": shape " << io::shape_string(got.sizes())
+                                         << " != reference " << io::shape_string(ref.sizes());
+  const at::Tensor d = (got.to(at::kDouble) - ref.to(at::kDouble)).abs().flatten();
+  const double mx = d.max().item<double>();
+  const double q99 = at::quantile(d, 0.99).item<double>(), q50 = at::quantile(d, 0.5).item<double>();
+  std::printf("[parity] %s: max|d| = %.3g, p99 = %.3g, median = %.3g (limits %.3g, %.3g, %.3g)\n", label.c_str(), mx,
+              q99, q50, max_abs, p99, median);
+  if (mx <= max_abs && q99 <= p99 && q50 <= median) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << label << ": max|d| " << mx << ", p99 " << q99 << ", median " << q50
+                                       << " exceed " << max_abs << ", " << p99 << ", " << median;
+}
+
 }  // namespace la::test

@@ -1,0 +1,57 @@
+// The S2V DiT's tensors, named after their checkpoint keys, converted to the
+// model's device and dtype once at load. Plain data: the forward functions in
+// this directory read them, nothing writes them after loading.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/models/s2v_dit_layout.h"
+
+namespace la::models {
+
+struct Linear {
+  at::Tensor weight;  // [out, in]
+  at::Tensor bias;    // [out] (may be undefined)
+};
+
+// q, k, v, o with RMS q/k norms over the full width: WanSelfAttention /
+// WanCrossAttention / the audio injectors all have this shape.
+struct AttentionWeights {
+  Linear q, k, v, o;
+  at::Tensor norm_q, norm_k;  // [dim]
+};
+
+struct BlockWeights {
+  at::Tensor modulation;  // [1, 6, dim], kept in float32 (the reference adds it in fp32)
+  AttentionWeights self_attn, cross_attn;
+  at::Tensor norm3_weight, norm3_bias;  // affine LayerNorm before cross-attention
+  Linear ffn_in, ffn_out;               // ffn.0, ffn.2
+};
+
+struct AudioInjectorWeights {
+  AttentionWeights attn;  // audio_injector.injector.{j}
+  Linear adain;           // audio_injector.injector_adain_layers.{j}.linear: dim -> 2*dim (shift, scale)
+};
+
+struct DitWeights {
+  Linear patch_embedding, cond_encoder;  // Conv3d k = s = (1,2,2): weight [dim, 16, 1, 2, 2]
+  Linear frame_post, frame_2x, frame_4x;  // frame_packer.proj / proj_2x / proj_4x
+  Linear text_in, text_out;               // text_embedding.0 / .2
+  Linear time_in, time_out, time_projection;  // float32 copies: the reference's autocast(fp32) island
+  at::Tensor cond_type_embedding;         // trainable_cond_mask.weight [3, dim]
+  std::vector<BlockWeights> blocks;
+  std::vector<AudioInjectorWeights> injectors;  // one per entry of audio_inject_layers
+  at::Tensor head_modulation;             // [1, 2, dim] float32
+  Linear head;                            // float32 [out_dim * 4, dim]
+};
+
+// Builds the weights from `tensors` (checkpoint key -> tensor, every key of
+// s2v_dit_tensor_specs(cfg) present with its shape; the caller checks that),
+// moved to `device` and `dtype` except the float32 islands noted above.
+DitWeights make_dit_weights(const std::map<std::string, at::Tensor>& tensors, const S2vDitConfig& cfg,
+                            at::Device device, at::ScalarType dtype);
+
+}  // namespace la::models
