@@ -130,6 +130,7 @@ at::Tensor GenerationSession::next_block(const at::Tensor& audio, const at::Tens
   for (int i = 0; i < options_.steps; ++i) {
     const at::Tensor v = dit_->forward(x, schedule_.timesteps[i], cond, kv_[i], sink_, prompt_, current_start, next_rd());
     x = sampler::euler_step(x, v, schedule_.sigmas[i], schedule_.sigmas[i + 1]);
+    if (step_observer_) step_observer_(i, x);
   }
   ++block_;
   if (options_.refresh_sink_after_first_clip) {

@@ -63,6 +63,10 @@ class GenerationSession {
   // std::logic_error without a prompt and a reference.
   at::Tensor next_block(const at::Tensor& audio, const at::Tensor& pose = {});
 
+  // Applies a pending prompt/reference now (the sink prefill), instead of at
+  // the start of the next block. Throws like next_block without them.
+  void prepare() { apply_pending(); }
+
   // Starts a new stream: position 0, fresh KV rings and RNG, the last given
   // reference (the refreshed sink is dropped).
   void reset();
@@ -77,6 +81,11 @@ class GenerationSession {
   // a clip index, and the rd sequence.
   void set_noise_source(std::function<at::Tensor(int64_t clip)> source) { noise_source_ = std::move(source); }
   void set_rd_source(std::function<int()> source) { rd_source_ = std::move(source); }
+  // Called after every denoising step with the step index and the new latents
+  // (benchmarks time steps with it; it may synchronise the device).
+  void set_step_observer(std::function<void(int step, const at::Tensor& x)> observer) {
+    step_observer_ = std::move(observer);
+  }
 
  private:
   void apply_pending();
@@ -99,6 +108,7 @@ class GenerationSession {
   uint64_t rng_state_ = 0;
   std::function<at::Tensor(int64_t)> noise_source_;
   std::function<int()> rd_source_;
+  std::function<void(int, const at::Tensor&)> step_observer_;
 };
 
 }  // namespace la::session

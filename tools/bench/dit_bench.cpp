@@ -1,0 +1,171 @@
+// la-bench-dit: runs a generation session for N blocks and prints, per block,
+// the ms of each denoising step, noisy tokens/s, achieved TFLOP/s, and memory.
+// Weights come from a checkpoint directory (+ optional LoRA) or are made at
+// random directly on the device at a chosen scale (--scale full: the 14B
+// shapes, no files; speed does not depend on the values).
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/models/s2v_dit/s2v_dit.h"
+#include "engine/session/generation_session.h"
+#include "tools/bench/dit_flops.h"
+#include "tools/bench/memory_stats.h"
+#include "tools/common/args.h"
+#include "tools/mkcheckpoint/scales.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::string checkpoint;  // Wan2.2-S2V-14B directory; empty: random weights at `scale`
+  std::string lora;
+  std::string scale = "tiny";
+  int64_t width = 704, height = 384;
+  int64_t blocks = 8;
+  int steps = 4;
+  std::string device = "cpu";
+  std::string dtype;  // default: f32 on CPU, bf16 on CUDA
+};
+
+void usage() {
+  std::fprintf(stderr,
+      "usage: la-bench-dit [--checkpoint DIR [--lora FILE] | --scale tiny|full] [--width W] [--height H]\n"
+      "                    [--blocks N] [--steps N] [--device cpu|cuda:N] [--dtype f32|bf16]\n");
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  la::tools::Args args(argc, argv);
+  while (args.next()) {
+    const std::string& a = args.flag();
+    if (a == "--checkpoint") o.checkpoint = args.value();
+    else if (a == "--lora") o.lora = args.value();
+    else if (a == "--scale") o.scale = args.value();
+    else if (a == "--width") o.width = std::stoll(args.value());
+    else if (a == "--height") o.height = std::stoll(args.value());
+    else if (a == "--blocks") o.blocks = std::stoll(args.value());
+    else if (a == "--steps") o.steps = std::stoi(args.value());
+    else if (a == "--device") o.device = args.value();
+    else if (a == "--dtype") o.dtype = args.value();
+    else args.unknown();
+  }
+  if (o.width % 16 || o.height % 16 || o.width <= 0 || o.height <= 0)
+    throw std::invalid_argument("--width and --height must be positive multiples of 16 (VAE 8 x DiT patch 2)");
+  if (o.blocks < 1) throw std::invalid_argument("--blocks must be >= 1");
+  return o;
+}
+
+void sync(const at::Device& d) {
+  if (d.is_cuda()) c10::cuda::device_synchronize();
+}
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+double gib(int64_t bytes) { return static_cast<double>(bytes) / (1 << 30); }
+
+// Random weights of the scale's shapes, drawn on the device itself.
+std::shared_ptr<const la::models::S2vDit> random_dit(const std::string& scale, at::Device device,
+                                                     at::ScalarType dtype) {
+  const auto cfg = la::tools::scale_by_name(scale).dit;
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& spec : la::models::s2v_dit_tensor_specs(cfg)) {
+    int64_t fan_in = 1;
+    for (size_t i = 1; i < spec.shape.size(); ++i) fan_in *= spec.shape[i];
+    const double std = spec.init == la::models::Init::kMatrix ? 1.0 / std::sqrt(double(fan_in)) : 0.02;
+    at::Tensor t = at::randn(spec.shape, at::TensorOptions().device(device).dtype(at::kFloat)).mul_(std);
+    if (spec.init == la::models::Init::kNormScale) t.add_(1.0);
+    tensors[spec.name] = t.to(dtype);
+  }
+  return la::models::S2vDit::from_tensors(tensors, cfg, device, dtype, {}, "random " + scale + " DiT");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  try {
+    o = parse(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "la-bench-dit: %s\n", e.what());
+    usage();
+    return 2;
+  }
+  try {
+    const at::Device device(o.device);
+    const at::ScalarType dtype = o.dtype.empty() ? (device.is_cuda() ? at::kBFloat16 : at::kFloat)
+                                 : o.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
+    auto t_load = Clock::now();
+    const auto dit = o.checkpoint.empty() ? random_dit(o.scale, device, dtype)
+                                          : la::models::S2vDit::load(o.checkpoint, o.lora, device, dtype);
+    sync(device);
+    const double load_ms = ms_since(t_load);
+    const auto& cfg = dit->config();
+    const int64_t h = o.height / 8, w = o.width / 8;
+
+    la::session::SessionOptions so;
+    so.steps = o.steps;
+    la::session::GenerationSession session(dit, h, w, so);
+    const auto opts = at::TensorOptions().dtype(at::kFloat);
+    session.set_prompt(at::randn({std::min<int64_t>(24, cfg.text_len), cfg.text_dim}, opts));
+    session.set_reference(at::randn({cfg.in_dim, 1, h, w}, opts), at::randn({cfg.in_dim, 19, h, w}, opts));
+    const int64_t tokens = 3 * dit->frame_tokens(h, w);
+    std::printf("DiT dim %lld x %lld layers on %s (%s), %lldx%lld px = %lld noisy tokens per block, %d steps, "
+                "loaded in %.0f ms\n",
+                (long long)cfg.dim, (long long)cfg.num_layers, device.str().c_str(), at::toString(dtype),
+                (long long)o.width, (long long)o.height, (long long)tokens, o.steps, load_ms);
+
+    auto t0 = Clock::now();
+    session.prepare();
+    sync(device);
+    std::printf("sink prefill: %.1f ms, caches %.2f GiB\n", ms_since(t0), gib(session.cache_bytes()));
+
+    std::vector<double> step_ms(o.steps);
+    Clock::time_point step_start;
+    session.set_step_observer([&](int step, const at::Tensor&) {
+      sync(device);
+      step_ms[step] = ms_since(step_start);
+      step_start = Clock::now();
+    });
+    const at::Tensor audio = at::randn({25, cfg.audio_dim, 12}, opts);
+    // Sink tokens: reference frame + frame-packed motion (docs/dit.md).
+    const int64_t t_frame = dit->frame_tokens(h, w);
+    const int64_t sink = 2 * t_frame + (h / 4) * (w / 4) + 4 * (h / 8) * (w / 8);
+    double steady_ms = 0, steady_flops = 0;
+    int64_t steady_blocks = 0;
+    for (int64_t b = 0; b < o.blocks; ++b) {
+      step_start = t0 = Clock::now();
+      session.next_block(audio);
+      const double block_ms = ms_since(t0);
+      const int64_t history = std::min<int64_t>(b + 1, so.blocks_per_clip) * tokens;
+      const double flops = o.steps * la::tools::dit_forward_flops(cfg, tokens, history + sink);
+      std::printf("block %4lld: steps", (long long)b);
+      for (double s : step_ms) std::printf(" %8.1f", s);
+      std::printf(" ms | %9.1f ms/block, %10.0f tokens/s, %9.4g TFLOP/s\n", block_ms,
+                  1000.0 * tokens * o.steps / block_ms, flops / block_ms / 1e9);
+      if (b >= so.blocks_per_clip - 1) {  // steady state: the KV window is full
+        steady_ms += block_ms;
+        steady_flops += flops;
+        ++steady_blocks;
+      }
+    }
+    const auto m = la::tools::memory_stats(device);
+    if (steady_blocks)
+      std::printf("steady state (%lld blocks): %.1f ms/block, %.4g TFLOP/s, %.4g TFLOP per forward\n",
+                  (long long)steady_blocks, steady_ms / steady_blocks, steady_flops / steady_ms / 1e9,
+                  steady_flops / steady_blocks / o.steps / 1e12);
+    std::printf("memory: rss %.2f GiB (peak %.2f), device %.2f GiB (peak %.2f)\n", gib(m.rss_bytes),
+                gib(m.peak_rss_bytes), gib(m.device_bytes), gib(m.device_peak_bytes));
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "la-bench-dit: %s\n", e.what());
+    return 1;
+  }
+}
