@@ -1,0 +1,35 @@
+#include "elements/avatar_generator.h"
+
+#include <ATen/ATen.h>
+#include <stdexcept>
+
+#include "engine/session/conditioning.h"
+#include "engine/video/reference_image.h"
+
+namespace la::elements {
+
+AvatarGenerator::AvatarGenerator(GeneratorModels models, video::Size output, session::SessionOptions options)
+    : models_(std::move(models)),
+      output_(output),
+      session_(models_.dit, output.height / 8, output.width / 8, options) {
+  if (output.height % 16 || output.width % 16)
+    throw std::invalid_argument("output size must be a multiple of 16 (VAE stride 8 x DiT patch 2)");
+}
+
+void AvatarGenerator::set_prompt(const std::string& prompt) {
+  session_.set_prompt(session::encode_prompt_states(*models_.t5, *models_.tokenizer, prompt));
+}
+
+void AvatarGenerator::set_image(const at::Tensor& rgb) {
+  const at::Tensor image = video::prepare_reference_image(rgb, output_);
+  const auto latents = session::encode_reference(*models_.vae, image);
+  session_.set_reference(latents.ref, latents.motion);
+}
+
+at::Tensor AvatarGenerator::next_block(const at::Tensor& features) {
+  // Latents leave on the CPU: the latent caps carry system memory (the
+  // zero-copy device path between our elements is not there yet).
+  return session_.next_block(features).to(at::kCPU).contiguous();
+}
+
+}  // namespace la::elements

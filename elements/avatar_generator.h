@@ -1,0 +1,55 @@
+// liveavatargen's work without GStreamer: audio feature blocks in, latent
+// blocks out, for one stream, with the prompt and the reference image
+// replaceable between blocks.
+//
+//   AvatarGenerator gen(models, {384, 704}, {});
+//   gen.set_prompt("A woman talking");       // umT5, now
+//   gen.set_image(rgb);                      // resize/crop + VAE encode, now
+//   at::Tensor latents = gen.next_block(features);  // [25,C,12] -> [16,3,h,w]
+//
+// set_prompt/set_image do their encoding at once, on the calling thread; the
+// session picks the result up at its next block. Not thread-safe.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <memory>
+#include <string>
+
+#include "engine/models/s2v_dit/s2v_dit.h"
+#include "engine/models/umt5/encoder.h"
+#include "engine/models/umt5/tokenizer.h"
+#include "engine/models/wan_vae/wan_vae.h"
+#include "engine/session/generation_session.h"
+#include "engine/video/output_size.h"
+
+namespace la::elements {
+
+struct GeneratorModels {
+  std::shared_ptr<const models::S2vDit> dit;
+  std::shared_ptr<const models::WanVae> vae;  // encodes the reference image
+  std::shared_ptr<const models::Umt5Encoder> t5;
+  std::shared_ptr<const models::Umt5Tokenizer> tokenizer;
+};
+
+class AvatarGenerator {
+ public:
+  // `output` in pixels, multiples of 16. Throws std::invalid_argument.
+  AvatarGenerator(GeneratorModels models, video::Size output, session::SessionOptions options);
+
+  void set_prompt(const std::string& prompt);
+  // rgb [h, w, 3] uint8, any size: resized and cropped to the output size.
+  void set_image(const at::Tensor& rgb);
+
+  // features [25, audio_dim, 12] float32 -> latents [16, 3, h, w] on the CPU,
+  // in the DiT's dtype. Throws std::invalid_argument / std::logic_error.
+  at::Tensor next_block(const at::Tensor& features);
+  void reset() { session_.reset(); }
+  int64_t blocks_done() const { return session_.blocks_done(); }
+
+ private:
+  GeneratorModels models_;
+  video::Size output_;
+  session::GenerationSession session_;
+};
+
+}  // namespace la::elements

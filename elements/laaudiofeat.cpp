@@ -1,0 +1,501 @@
+/* gst-launch-1.0 audiotestsrc num-buffers=100 ! audioconvert ! audioresample ! laaudiofeat model-dir=ckpt/Wan2.2-S2V-14B/wav2vec2-large-xlsr-53-english ! fakesink
+ *
+ * laaudiofeat: 16 kHz mono audio -> the DiT's audio features, one buffer per
+ * block of 0.48 s (12 video frames at 25 fps): wav2vec2 (all hidden states),
+ * 50 -> 30 Hz interpolation, one 30 Hz frame per video frame
+ * (engine/audio/audio_features.h). Reference: docs/elements.md.
+ *
+ * Block b of an utterance covers [t0 + 0.48 b, t0 + 0.48 (b+1)), t0 being the
+ * time of its first sample (the first buffer's PTS, or the segment start);
+ * an utterance of N samples gives ceil(N / 7680) blocks, the last padded with
+ * zero features past the audio. An utterance ends at EOS, a new segment or a
+ * DISCONT buffer (the blocks so far are drained) and at FLUSH_STOP (dropped).
+ *
+ * mode=streaming emits each block once `lookahead` seconds past its end have
+ * arrived (latency 0.48 s + lookahead); mode=offline reproduces the
+ * reference's numerics and emits everything when the utterance ends, so it
+ * cannot run live.
+ */
+#include <gst/gst.h>
+
+#include <ATen/ATen.h>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "elements/audio_feature_stream.h"
+#include "gst/device.h"
+#include "gst/element_registration.h"
+#include "gst/media_types.h"
+#include "gst/model_cache.h"
+#include "gst/tensor_memory.h"
+
+GST_DEBUG_CATEGORY_STATIC(gst_la_audio_feat_debug);
+#define GST_CAT_DEFAULT gst_la_audio_feat_debug
+
+namespace {
+
+using la::elements::FeatureMode;
+
+constexpr GstClockTime kBlockDuration = 480 * GST_MSECOND;
+constexpr double kDefaultContext = 2.0, kDefaultLookahead = 0.16;
+
+enum { PROP_0, PROP_MODEL_DIR, PROP_MODE, PROP_CONTEXT, PROP_LOOKAHEAD, PROP_CUDA_DEVICE_ID };
+
+struct Settings {
+  std::string model_dir;
+  FeatureMode mode = FeatureMode::kStreaming;
+  double context = kDefaultContext, lookahead = kDefaultLookahead;
+  int cuda_device_id = -1;
+};
+
+// The element's C++ members.
+struct State {
+  std::mutex lock;  // guards settings, model and shape (queries come from any thread)
+  Settings settings;
+  std::shared_ptr<const la::models::Wav2Vec2> model;  // NULL->READY .. READY->NULL
+  la::gst::FeaturesShape shape;
+
+  // Set in READY->PAUSED; then used by the streaming thread only.
+  std::unique_ptr<la::elements::AudioFeatureStream> stream;
+  GstSegment segment;
+  GstClockTime t0 = GST_CLOCK_TIME_NONE;  // time of the utterance's first sample
+  uint64_t next_block = 0;                // blocks pushed in this utterance
+  bool discont = true;
+  bool warned_not_live = false;
+};
+
+GType mode_get_type() {
+  static const GType type = [] {
+    static const GEnumValue values[] = {
+        {static_cast<gint>(FeatureMode::kStreaming),
+         "Streaming: bounded context and lookahead, one block per 0.48 s (live)", "streaming"},
+        {static_cast<gint>(FeatureMode::kOffline),
+         "Offline: the reference's numerics over the whole utterance, output at its end (not live)", "offline"},
+        {0, nullptr, nullptr}};
+    return g_enum_register_static("GstLaAudioFeatMode", values);
+  }();
+  return type;
+}
+
+}  // namespace
+
+struct GstLaAudioFeat {
+  GstElement parent;
+  GstPad* sinkpad;
+  GstPad* srcpad;
+  State* st;
+};
+struct GstLaAudioFeatClass {
+  GstElementClass parent_class;
+};
+
+G_DEFINE_TYPE(GstLaAudioFeat, gst_la_audio_feat, GST_TYPE_ELEMENT)
+GST_ELEMENT_REGISTER_DEFINE(laaudiofeat, "laaudiofeat", GST_RANK_NONE, gst_la_audio_feat_get_type())
+
+#define LA_AUDIO_FEAT(obj) (reinterpret_cast<GstLaAudioFeat*>(obj))
+
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS,
+                            GST_STATIC_CAPS("audio/x-raw, format=(string)F32LE, rate=(int)16000, channels=(int)1, "
+                                            "layout=(string)interleaved"));
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(LA_FEATURES_CAPS_TEMPLATE));
+
+namespace {
+
+void post_engine_error(GstLaAudioFeat* self, const std::exception& e) {
+  GST_ELEMENT_ERROR(self, STREAM, FAILED, ("audio features failed: %s", e.what()),
+                    ("in the wav2vec2 / feature pipeline of engine/audio/audio_features"));
+}
+
+// Pushes finished blocks with their timestamps (block b at t0 + 0.48 b).
+GstFlowReturn push_blocks(GstLaAudioFeat* self, const std::vector<at::Tensor>& blocks) {
+  State* st = self->st;
+  for (const at::Tensor& block : blocks) {
+    // System-memory caps: the block comes to the host. A device-memory caps
+    // feature between our elements would carry the CUDA tensor instead.
+    GstBuffer* out = la::gst::buffer_new_from_tensor(block.to(at::kCPU, at::kFloat).contiguous());
+    GST_BUFFER_PTS(out) = st->t0 + st->next_block * kBlockDuration;
+    GST_BUFFER_DURATION(out) = kBlockDuration;
+    GST_BUFFER_OFFSET(out) = st->next_block;
+    GST_BUFFER_OFFSET_END(out) = st->next_block + 1;
+    if (st->discont) {
+      GST_BUFFER_FLAG_SET(out, GST_BUFFER_FLAG_DISCONT);
+      st->discont = false;
+    }
+    ++st->next_block;
+    GST_LOG_OBJECT(self, "block %" G_GUINT64_FORMAT " at %" GST_TIME_FORMAT, st->next_block - 1,
+                   GST_TIME_ARGS(GST_BUFFER_PTS(out)));
+    const GstFlowReturn ret = gst_pad_push(self->srcpad, out);
+    if (ret != GST_FLOW_OK) return ret;
+  }
+  return GST_FLOW_OK;
+}
+
+void start_utterance(State* st) {
+  st->t0 = GST_CLOCK_TIME_NONE;
+  st->next_block = 0;
+  st->discont = true;
+}
+
+// Ends the utterance: its remaining blocks go out, the next sample starts a new one.
+GstFlowReturn drain(GstLaAudioFeat* self) {
+  State* st = self->st;
+  if (!st->stream || st->stream->empty()) return GST_FLOW_OK;
+  std::vector<at::Tensor> blocks;
+  try {
+    blocks = st->stream->finish();
+  } catch (const std::exception& e) {
+    post_engine_error(self, e);
+    return GST_FLOW_ERROR;
+  }
+  GST_DEBUG_OBJECT(self, "drained %zu blocks", blocks.size());
+  const GstFlowReturn ret = push_blocks(self, blocks);
+  start_utterance(st);
+  return ret;
+}
+
+GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
+  auto* self = LA_AUDIO_FEAT(parent);
+  State* st = self->st;
+  if (!gst_pad_has_current_caps(self->sinkpad)) {
+    gst_buffer_unref(buffer);
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("audio arrived before its caps"), (nullptr));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  if (GST_BUFFER_IS_DISCONT(buffer)) {
+    const GstFlowReturn ret = drain(self);
+    if (ret != GST_FLOW_OK) {
+      gst_buffer_unref(buffer);
+      return ret;
+    }
+  }
+  if (!GST_CLOCK_TIME_IS_VALID(st->t0))
+    st->t0 = GST_BUFFER_PTS_IS_VALID(buffer) ? GST_BUFFER_PTS(buffer) : st->segment.start;
+
+  GstMapInfo map;
+  if (!gst_buffer_map(buffer, &map, GST_MAP_READ)) {
+    gst_buffer_unref(buffer);
+    GST_ELEMENT_ERROR(self, RESOURCE, READ, ("cannot map an audio buffer"), (nullptr));
+    return GST_FLOW_ERROR;
+  }
+  const size_t count = map.size / sizeof(float);
+  if (map.size % sizeof(float) != 0) {
+    gst_buffer_unmap(buffer, &map);
+    gst_buffer_unref(buffer);
+    GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("audio buffer of %zu bytes is not a whole number of F32 samples", map.size),
+                      (nullptr));
+    return GST_FLOW_ERROR;
+  }
+  std::vector<float> aligned;  // only for buffers whose data is not float-aligned
+  const float* samples = reinterpret_cast<const float*>(map.data);
+  if (reinterpret_cast<uintptr_t>(map.data) % alignof(float) != 0) {
+    aligned.resize(count);
+    std::memcpy(aligned.data(), map.data, map.size);
+    samples = aligned.data();
+  }
+  std::vector<at::Tensor> blocks;
+  bool failed = false;
+  try {
+    blocks = st->stream->push(samples, count);
+  } catch (const std::exception& e) {
+    post_engine_error(self, e);
+    failed = true;
+  }
+  gst_buffer_unmap(buffer, &map);
+  gst_buffer_unref(buffer);
+  return failed ? GST_FLOW_ERROR : push_blocks(self, blocks);
+}
+
+gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
+  auto* self = LA_AUDIO_FEAT(parent);
+  State* st = self->st;
+  switch (GST_EVENT_TYPE(event)) {
+    case GST_EVENT_CAPS: {
+      // The sink caps are the template's only caps (accept-caps checked
+      // them); the output caps come from the loaded model.
+      gst_event_unref(event);
+      la::gst::FeaturesShape shape;
+      {
+        std::lock_guard<std::mutex> g(st->lock);
+        shape = st->shape;
+      }
+      GstCaps* caps = la::gst::features_caps(shape);
+      const gboolean ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(caps));
+      gst_caps_unref(caps);
+      return ok;
+    }
+    case GST_EVENT_SEGMENT: {
+      // The blocks so far belong to the old segment.
+      drain(self);
+      start_utterance(st);
+      const GstSegment* segment;
+      gst_event_parse_segment(event, &segment);
+      if (segment->format == GST_FORMAT_TIME) {
+        gst_segment_copy_into(segment, &st->segment);
+      } else {
+        // Blocks are timed by counting samples: without time upstream, from 0.
+        GST_INFO_OBJECT(self, "%s segment upstream: timestamps start at 0", gst_format_get_name(segment->format));
+        gst_segment_init(&st->segment, GST_FORMAT_TIME);
+        gst_event_unref(event);
+        event = gst_event_new_segment(&st->segment);
+      }
+      return gst_pad_push_event(self->srcpad, event);
+    }
+    case GST_EVENT_EOS:
+      drain(self);
+      return gst_pad_push_event(self->srcpad, event);
+    case GST_EVENT_FLUSH_STOP:
+      if (st->stream) st->stream->reset();
+      start_utterance(st);
+      gst_segment_init(&st->segment, GST_FORMAT_TIME);
+      return gst_pad_push_event(self->srcpad, event);
+    default:
+      return gst_pad_event_default(pad, parent, event);
+  }
+}
+
+gboolean latency_query(GstLaAudioFeat* self, GstQuery* query) {
+  State* st = self->st;
+  if (!st->stream || !gst_pad_peer_query(self->sinkpad, query)) return FALSE;
+  gboolean live;
+  GstClockTime min, max;
+  gst_query_parse_latency(query, &live, &min, &max);
+  if (st->stream->mode() == FeatureMode::kOffline) {
+    if (live) {
+      // Offline output waits for the end of the utterance: no finite latency.
+      if (!st->warned_not_live)
+        GST_ELEMENT_WARNING(self, CORE, NEGOTIATION, ("mode=offline cannot run with a live source"),
+                            ("offline features are emitted only at the end of the utterance; use mode=streaming"));
+      st->warned_not_live = true;
+      return FALSE;
+    }
+    return TRUE;
+  }
+  const GstClockTime ours =
+      gst_util_uint64_scale_int(static_cast<guint64>(st->stream->latency_samples()), GST_SECOND, 16000);
+  min += ours;
+  if (GST_CLOCK_TIME_IS_VALID(max)) max += ours;
+  GST_DEBUG_OBJECT(self, "latency: ours %" GST_TIME_FORMAT ", total min %" GST_TIME_FORMAT, GST_TIME_ARGS(ours),
+                   GST_TIME_ARGS(min));
+  gst_query_set_latency(query, live, min, max);
+  return TRUE;
+}
+
+gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
+  auto* self = LA_AUDIO_FEAT(parent);
+  switch (GST_QUERY_TYPE(query)) {
+    case GST_QUERY_LATENCY:
+      return latency_query(self, query);
+    case GST_QUERY_CAPS: {
+      GstCaps* filter;
+      gst_query_parse_caps(query, &filter);
+      GstCaps* caps;
+      {
+        std::lock_guard<std::mutex> g(self->st->lock);
+        caps = self->st->model ? la::gst::features_caps(self->st->shape) : gst_pad_get_pad_template_caps(pad);
+      }
+      if (filter) {
+        GstCaps* both = gst_caps_intersect_full(filter, caps, GST_CAPS_INTERSECT_FIRST);
+        gst_caps_unref(caps);
+        caps = both;
+      }
+      gst_query_set_caps_result(query, caps);
+      gst_caps_unref(caps);
+      return TRUE;
+    }
+    default:
+      return gst_pad_query_default(pad, parent, query);
+  }
+}
+
+bool load_model(GstLaAudioFeat* self) {
+  State* st = self->st;
+  Settings s;
+  {
+    std::lock_guard<std::mutex> g(st->lock);
+    s = st->settings;
+  }
+  if (s.model_dir.empty()) {
+    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("model-dir is not set"),
+                      ("set model-dir to the wav2vec2 directory of the checkpoint, e.g. "
+                       "<checkpoint-dir>/wav2vec2-large-xlsr-53-english"));
+    return false;
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_directory(s.model_dir, ec)) {
+    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("model-dir '%s' is not a directory", s.model_dir.c_str()),
+                      ("expected the wav2vec2 directory of the checkpoint (config.json and model.safetensors), e.g. "
+                       "<checkpoint-dir>/wav2vec2-large-xlsr-53-english"));
+    return false;
+  }
+  c10::Device device(c10::kCPU);
+  try {
+    device = la::gst::resolve_device(s.cuda_device_id);
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", e.what()), (nullptr));
+    return false;
+  }
+  const at::ScalarType dtype = la::gst::model_dtype(device);
+  try {
+    auto model = la::gst::shared_model<la::models::Wav2Vec2>(
+        s.model_dir, device, dtype, "", [&] { return la::models::Wav2Vec2::load(s.model_dir, device, dtype); });
+    std::lock_guard<std::mutex> g(st->lock);
+    st->model = model;
+    st->shape = {static_cast<int>(model->config().num_hidden_layers + 1),
+                 static_cast<int>(model->config().hidden_size), static_cast<int>(la::audio::kFramesPerBlock)};
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, READ, ("cannot load wav2vec2 from model-dir '%s': %s", s.model_dir.c_str(), e.what()),
+                      ("model-dir must be the HF wav2vec2-large-xlsr-53-english directory"));
+    return false;
+  }
+  GST_INFO_OBJECT(self, "wav2vec2 from %s on %s: %d layers x %d channels", s.model_dir.c_str(), device.str().c_str(),
+                  st->shape.layers, st->shape.channels);
+  return true;
+}
+
+void start_stream(GstLaAudioFeat* self) {
+  State* st = self->st;
+  std::lock_guard<std::mutex> g(st->lock);
+  const Settings& s = st->settings;
+  st->stream = std::make_unique<la::elements::AudioFeatureStream>(st->model, s.mode, s.context, s.lookahead);
+  gst_segment_init(&st->segment, GST_FORMAT_TIME);
+  start_utterance(st);
+  st->warned_not_live = false;
+}
+
+}  // namespace
+
+static GstStateChangeReturn gst_la_audio_feat_change_state(GstElement* element, GstStateChange transition) {
+  auto* self = LA_AUDIO_FEAT(element);
+  switch (transition) {
+    case GST_STATE_CHANGE_NULL_TO_READY:
+      if (!load_model(self)) return GST_STATE_CHANGE_FAILURE;
+      break;
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      start_stream(self);
+      break;
+    default:
+      break;
+  }
+  const GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_la_audio_feat_parent_class)->change_state(element, transition);
+  switch (transition) {
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      self->st->stream.reset();  // the streaming thread has stopped
+      break;
+    case GST_STATE_CHANGE_READY_TO_NULL: {
+      std::lock_guard<std::mutex> g(self->st->lock);
+      self->st->model.reset();
+      break;
+    }
+    default:
+      break;
+  }
+  return ret;
+}
+
+static void gst_la_audio_feat_set_property(GObject* object, guint id, const GValue* value, GParamSpec* pspec) {
+  State* st = LA_AUDIO_FEAT(object)->st;
+  std::lock_guard<std::mutex> g(st->lock);
+  Settings& s = st->settings;
+  switch (id) {
+    case PROP_MODEL_DIR: {
+      const char* dir = g_value_get_string(value);
+      s.model_dir = dir ? dir : "";
+      break;
+    }
+    case PROP_MODE: s.mode = static_cast<FeatureMode>(g_value_get_enum(value)); break;
+    case PROP_CONTEXT: s.context = g_value_get_double(value); break;
+    case PROP_LOOKAHEAD: s.lookahead = g_value_get_double(value); break;
+    case PROP_CUDA_DEVICE_ID: s.cuda_device_id = g_value_get_int(value); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
+  }
+}
+
+static void gst_la_audio_feat_get_property(GObject* object, guint id, GValue* value, GParamSpec* pspec) {
+  State* st = LA_AUDIO_FEAT(object)->st;
+  std::lock_guard<std::mutex> g(st->lock);
+  const Settings& s = st->settings;
+  switch (id) {
+    case PROP_MODEL_DIR: g_value_set_string(value, s.model_dir.empty() ? nullptr : s.model_dir.c_str()); break;
+    case PROP_MODE: g_value_set_enum(value, static_cast<gint>(s.mode)); break;
+    case PROP_CONTEXT: g_value_set_double(value, s.context); break;
+    case PROP_LOOKAHEAD: g_value_set_double(value, s.lookahead); break;
+    case PROP_CUDA_DEVICE_ID: g_value_set_int(value, s.cuda_device_id); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
+  }
+}
+
+static void gst_la_audio_feat_finalize(GObject* object) {
+  delete LA_AUDIO_FEAT(object)->st;
+  G_OBJECT_CLASS(gst_la_audio_feat_parent_class)->finalize(object);
+}
+
+static void gst_la_audio_feat_class_init(GstLaAudioFeatClass* klass) {
+  GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
+  gobject_class->set_property = gst_la_audio_feat_set_property;
+  gobject_class->get_property = gst_la_audio_feat_get_property;
+  gobject_class->finalize = gst_la_audio_feat_finalize;
+  element_class->change_state = gst_la_audio_feat_change_state;
+
+  // model-dir and cuda-device-id are read when the element goes NULL->READY,
+  // the others at READY->PAUSED.
+  const auto load_flags = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  const auto stream_flags = static_cast<GParamFlags>(load_flags | GST_PARAM_MUTABLE_READY);
+  g_object_class_install_property(
+      gobject_class, PROP_MODEL_DIR,
+      g_param_spec_string("model-dir", "wav2vec2 directory",
+                          "The HF wav2vec2 directory (config.json, model.safetensors), e.g. "
+                          "<checkpoint-dir>/wav2vec2-large-xlsr-53-english. Loaded at NULL->READY, shared with "
+                          "other elements using the same one",
+                          nullptr, load_flags));
+  g_object_class_install_property(
+      gobject_class, PROP_MODE,
+      g_param_spec_enum("mode", "Mode",
+                        "streaming: one block per 0.48 s from a bounded window (live); offline: the reference's "
+                        "numerics over the whole utterance, emitted when it ends (EOS, new segment, DISCONT)",
+                        mode_get_type(), static_cast<gint>(FeatureMode::kStreaming), stream_flags));
+  g_object_class_install_property(
+      gobject_class, PROP_CONTEXT,
+      g_param_spec_double("context", "Context (s)",
+                          "streaming: seconds of audio before each block that wav2vec2 sees (rounded to 20 ms)", 0.0,
+                          60.0, kDefaultContext, stream_flags));
+  g_object_class_install_property(
+      gobject_class, PROP_LOOKAHEAD,
+      g_param_spec_double("lookahead", "Lookahead (s)",
+                          "streaming: seconds of audio after each block that wav2vec2 waits for and sees (rounded to "
+                          "20 ms); adds to the latency (0.48 s + lookahead)",
+                          0.0, 10.0, kDefaultLookahead, stream_flags));
+  g_object_class_install_property(
+      gobject_class, PROP_CUDA_DEVICE_ID,
+      g_param_spec_int("cuda-device-id", "CUDA device id",
+                       "CUDA device to run wav2vec2 on (bf16), -1 for the CPU (fp32); a device that does not exist "
+                       "fails the NULL->READY change",
+                       -1, 1023, -1, load_flags));
+
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
+  gst_element_class_set_static_metadata(
+      element_class, "LiveAvatar audio features", "Filter/Audio/Converter",
+      "16 kHz mono audio to wav2vec2 feature blocks (one per 0.48 s, 12 video frames) for liveavatargen",
+      "gst-liveavatar");
+  gst_type_mark_as_plugin_api(mode_get_type(), static_cast<GstPluginAPIFlags>(0));
+  GST_DEBUG_CATEGORY_INIT(gst_la_audio_feat_debug, "laaudiofeat", 0, "LiveAvatar audio features");
+}
+
+static void gst_la_audio_feat_init(GstLaAudioFeat* self) {
+  self->st = new State;
+  gst_segment_init(&self->st->segment, GST_FORMAT_TIME);
+  self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");
+  gst_pad_set_chain_function(self->sinkpad, chain);
+  gst_pad_set_event_function(self->sinkpad, sink_event);
+  gst_element_add_pad(GST_ELEMENT(self), self->sinkpad);
+  self->srcpad = gst_pad_new_from_static_template(&src_template, "src");
+  gst_pad_set_query_function(self->srcpad, src_query);
+  gst_element_add_pad(GST_ELEMENT(self), self->srcpad);
+}

@@ -1,0 +1,611 @@
+/* gst-launch-1.0 appsrc name=latents caps="application/x-liveavatar-latent,channels=16,frames=3,latent-height=48,latent-width=88,dtype=float32" format=time ! lavaedecode checkpoint-dir=ckpt/Wan2.2-S2V-14B ! videoconvert ! x264enc ! mp4mux ! filesink location=avatar.mp4
+ *
+ * lavaedecode: latent blocks [16,3,h,w] -> 12 video frames each (8w x 8h,
+ * 25 fps), the Wan 2.1 VAE's causal decoder with its feature cache kept from
+ * block to block (engine/models/wan_vae). Normally fed by liveavatargen; the
+ * line above feeds it from an application. Reference: docs/elements.md.
+ *
+ * Frame i of a block with PTS t has PTS t + i/25 s; with the blocks of an
+ * utterance at t0 + 0.48 b, frame n of the stream is at t0 + n/25 s. The
+ * first block of a stream also gives 12 frames (elements/vae_decode_stream.h
+ * says how and why this differs from the reference's 9).
+ *
+ * online=true (default) decodes each block as it arrives; online=false keeps
+ * every latent until EOS (or a new segment) and decodes them then, as the
+ * reference does by default; the frames are the same bit for bit. FLUSH, a new
+ * segment and new caps start a new decoder stream. Blocks are never dropped
+ * (QoS events are passed upstream and otherwise ignored): the causal cache
+ * needs every block in order. A "liveavatar-progress" element message and an
+ * INFO log line report each block.
+ */
+#include <gst/gst.h>
+#include <gst/video/video.h>
+
+#include <ATen/ATen.h>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "elements/vae_decode_stream.h"
+#include "gst/device.h"
+#include "gst/element_registration.h"
+#include "gst/media_types.h"
+#include "gst/memory_usage.h"
+#include "gst/model_cache.h"
+#include "gst/progress.h"
+#include "gst/tensor_memory.h"
+
+GST_DEBUG_CATEGORY_STATIC(gst_la_vae_decode_debug);
+#define GST_CAT_DEFAULT gst_la_vae_decode_debug
+
+namespace {
+
+constexpr GstClockTime kFrameDuration = GST_SECOND / 25;
+constexpr GstClockTime kBlockDuration = 12 * kFrameDuration;
+constexpr const char* kVaeFileName = "Wan2.1_VAE.pth";
+constexpr const char* kFormats[] = {"RGBA", "RGB", "I420", "NV12"};
+
+enum { PROP_0, PROP_CHECKPOINT_DIR, PROP_VAE, PROP_CUDA_DEVICE_ID, PROP_ONLINE };
+
+struct Settings {
+  std::string checkpoint_dir, vae_path;
+  int cuda_device_id = -1;
+  bool online = true;
+};
+
+// The element's C++ members.
+struct State {
+  std::mutex lock;  // guards settings, vae and the negotiated shape (queries come from any thread)
+  Settings settings;
+  std::shared_ptr<const la::models::WanVae> vae;  // NULL->READY .. READY->NULL
+  c10::Device device{c10::kCPU};
+  std::string vae_path;
+  bool have_shape = false;
+  la::gst::LatentShape shape;
+
+  // From READY->PAUSED on, the streaming thread's (and state changes').
+  bool online = true;
+  std::unique_ptr<la::elements::VaeDecodeStream> stream;  // after caps
+  GstSegment segment;
+  GstClockTime t0 = GST_CLOCK_TIME_NONE;  // PTS of the stream's first block
+  uint64_t frames_out = 0, blocks_out = 0;
+  bool discont = true;
+  bool warned_not_live = false;
+};
+
+}  // namespace
+
+struct GstLaVaeDecode {
+  GstElement parent;
+  GstPad* sinkpad;
+  GstPad* srcpad;
+  State* st;
+};
+struct GstLaVaeDecodeClass {
+  GstElementClass parent_class;
+};
+
+G_DEFINE_TYPE(GstLaVaeDecode, gst_la_vae_decode, GST_TYPE_ELEMENT)
+GST_ELEMENT_REGISTER_DEFINE(lavaedecode, "lavaedecode", GST_RANK_NONE, gst_la_vae_decode_get_type())
+
+#define LA_VAE_DECODE(obj) (reinterpret_cast<GstLaVaeDecode*>(obj))
+
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(LA_LATENT_CAPS_TEMPLATE));
+// System memory only. The CUDA path (DESIGN §4) adds
+// "video/x-raw(memory:CUDAMemory), format=..." here, first, once the decoder
+// writes into GstCudaMemory from a GstCudaBufferPool; not before.
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS("video/x-raw, format=(string){RGBA,RGB,I420,NV12}, width=(int)[8,2147483640], "
+                    "height=(int)[8,2147483640], framerate=(fraction)25/1, pixel-aspect-ratio=(fraction)1/1"));
+
+namespace {
+
+// Every format we make, at the size of `shape`, in our order of preference.
+GstCaps* output_caps(const la::gst::LatentShape& shape) {
+  GValue formats = G_VALUE_INIT, format = G_VALUE_INIT;
+  gst_value_list_init(&formats, G_N_ELEMENTS(kFormats));
+  g_value_init(&format, G_TYPE_STRING);
+  for (const char* f : kFormats) {
+    g_value_set_static_string(&format, f);
+    gst_value_list_append_value(&formats, &format);
+  }
+  GstCaps* caps = gst_caps_new_simple("video/x-raw", "width", G_TYPE_INT, 8 * shape.width, "height", G_TYPE_INT,
+                                      8 * shape.height, "framerate", GST_TYPE_FRACTION, 25, 1, "pixel-aspect-ratio",
+                                      GST_TYPE_FRACTION, 1, 1, nullptr);
+  gst_caps_set_value(caps, "format", &formats);
+  g_value_unset(&format);
+  g_value_unset(&formats);
+  return caps;
+}
+
+void post_engine_error(GstLaVaeDecode* self, const std::exception& e) {
+  GST_ELEMENT_ERROR(self, STREAM, DECODE, ("VAE decode failed: %s", e.what()),
+                    ("VAE %s", self->st->vae_path.c_str()));
+}
+
+void start_stream(State* st) {
+  if (st->stream) st->stream->reset();
+  st->t0 = GST_CLOCK_TIME_NONE;
+  st->frames_out = st->blocks_out = 0;
+  st->discont = true;
+}
+
+// Pushes each decoded block as 12 frames in one buffer list, then reports it.
+GstFlowReturn push_decoded(GstLaVaeDecode* self, const std::vector<la::elements::DecodedBlock>& blocks,
+                           double seconds) {
+  State* st = self->st;
+  for (const auto& block : blocks) {
+    const int64_t frames = block.pixels.size(0);
+    GstBufferList* list = gst_buffer_list_new_sized(static_cast<guint>(frames));
+    for (int64_t i = 0; i < frames; ++i) {
+      // Zero-copy: each frame's memory holds a view of the converted block.
+      GstBuffer* frame = la::gst::buffer_new_from_tensor(block.pixels[i]);
+      GST_BUFFER_PTS(frame) = block.pts + static_cast<GstClockTime>(i) * kFrameDuration;
+      GST_BUFFER_DURATION(frame) = kFrameDuration;
+      GST_BUFFER_OFFSET(frame) = st->frames_out;
+      GST_BUFFER_OFFSET_END(frame) = st->frames_out + 1;
+      if (st->discont) {
+        GST_BUFFER_FLAG_SET(frame, GST_BUFFER_FLAG_DISCONT);
+        st->discont = false;
+      }
+      ++st->frames_out;
+      gst_buffer_list_add(list, frame);
+    }
+    const GstFlowReturn ret = gst_pad_push_list(self->srcpad, list);
+    ++st->blocks_out;
+    la::gst::Progress p;
+    p.blocks = st->blocks_out;
+    p.frames = st->frames_out;
+    p.block_pts = block.pts;
+    p.block_seconds = seconds / static_cast<double>(blocks.size());
+    p.fps = p.block_seconds > 0 ? static_cast<double>(frames) / p.block_seconds : 0;
+    const la::gst::MemoryUsage m = la::gst::memory_usage(st->device);
+    p.rss_bytes = m.rss_bytes;
+    p.device_bytes = m.device_bytes;
+    la::gst::post_progress(GST_ELEMENT(self), GST_CAT_DEFAULT, p);
+    if (ret != GST_FLOW_OK) return ret;
+  }
+  return GST_FLOW_OK;
+}
+
+// Offline: decodes every kept block. Online: nothing is pending.
+GstFlowReturn drain(GstLaVaeDecode* self) {
+  State* st = self->st;
+  if (!st->stream || st->stream->pending_blocks() == 0) return GST_FLOW_OK;
+  const size_t pending = st->stream->pending_blocks();
+  std::vector<la::elements::DecodedBlock> blocks;
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    blocks = st->stream->finish();
+  } catch (const std::exception& e) {
+    post_engine_error(self, e);
+    return GST_FLOW_ERROR;
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  GST_DEBUG_OBJECT(self, "decoded %zu kept blocks in %.3f s", pending, seconds);
+  return push_decoded(self, blocks, seconds);
+}
+
+// Picks the output format with downstream (its order of preference first).
+bool negotiate_output(GstLaVaeDecode* self, const la::gst::LatentShape& shape) {
+  State* st = self->st;
+  GstCaps* ours = output_caps(shape);
+  GstCaps* theirs = gst_pad_peer_query_caps(self->srcpad, ours);
+  GstCaps* common = gst_caps_intersect_full(theirs, ours, GST_CAPS_INTERSECT_FIRST);
+  gst_caps_unref(theirs);
+  if (gst_caps_is_empty(common)) {
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION,
+                      ("downstream accepts none of video/x-raw RGBA, RGB, I420, NV12 at %dx%d, 25 fps",
+                       8 * shape.width, 8 * shape.height),
+                      ("offered %" GST_PTR_FORMAT, ours));
+    gst_caps_unref(ours);
+    gst_caps_unref(common);
+    return false;
+  }
+  gst_caps_unref(ours);
+  common = gst_caps_fixate(common);
+  GstVideoInfo info;
+  if (!gst_video_info_from_caps(&info, common)) {
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("cannot read the negotiated video caps"), ("%" GST_PTR_FORMAT, common));
+    gst_caps_unref(common);
+    return false;
+  }
+  const auto format = la::video::pixel_format_from_name(gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(&info)));
+  // Our frames are tightly packed; GStreamer's default layout is the same for
+  // these formats at widths that are multiples of 8. Checked, not assumed.
+  if (GST_VIDEO_INFO_SIZE(&info) !=
+      static_cast<gsize>(la::video::frame_bytes(format, GST_VIDEO_INFO_WIDTH(&info), GST_VIDEO_INFO_HEIGHT(&info)))) {
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("frame layout of %" GST_PTR_FORMAT " is not tightly packed", common),
+                      (nullptr));
+    gst_caps_unref(common);
+    return false;
+  }
+  GST_INFO_OBJECT(self, "output %" GST_PTR_FORMAT, common);
+  const bool ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(common));
+  gst_caps_unref(common);
+  if (!ok) return false;
+  if (st->stream) {
+    st->stream->set_format(format);
+  } else {
+    st->stream = std::make_unique<la::elements::VaeDecodeStream>(st->vae, format, st->online);
+  }
+  return true;
+}
+
+bool set_sink_caps(GstLaVaeDecode* self, GstCaps* caps) {
+  State* st = self->st;
+  la::gst::LatentShape shape;
+  std::string why;
+  if (la::gst::parse_latent_caps(caps, &shape, &why)) {
+    const int64_t z = st->vae->config().z_dim;
+    if (shape.channels != z)
+      why = "channels=" + std::to_string(shape.channels) + " but the VAE " + st->vae_path + " decodes " +
+            std::to_string(z) + " latent channels";
+    else if (shape.frames != 3)
+      why = "frames=" + std::to_string(shape.frames) +
+            " but a block is 3 latent frames (12 video frames); liveavatargen sends such blocks";
+  }
+  if (!why.empty()) {
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("upstream latent caps do not fit lavaedecode: %s", why.c_str()),
+                      ("caps %" GST_PTR_FORMAT, caps));
+    return false;
+  }
+  if (st->have_shape && !(shape == st->shape)) {
+    // Another size: what came before was another stream.
+    drain(self);
+    start_stream(st);
+  }
+  {
+    std::lock_guard<std::mutex> g(st->lock);
+    st->shape = shape;
+    st->have_shape = true;
+  }
+  return negotiate_output(self, shape);
+}
+
+GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
+  auto* self = LA_VAE_DECODE(parent);
+  State* st = self->st;
+  if (!st->stream) {
+    gst_buffer_unref(buffer);
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("latents arrived before negotiated caps"), (nullptr));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  if (gst_pad_check_reconfigure(self->srcpad) && !negotiate_output(self, st->shape)) {
+    gst_pad_mark_reconfigure(self->srcpad);
+    gst_buffer_unref(buffer);
+    return GST_PAD_IS_FLUSHING(self->srcpad) ? GST_FLOW_FLUSHING : GST_FLOW_NOT_NEGOTIATED;
+  }
+  GstClockTime pts = GST_BUFFER_PTS(buffer);
+  if (!GST_CLOCK_TIME_IS_VALID(pts))
+    pts = GST_CLOCK_TIME_IS_VALID(st->t0) ? st->t0 + st->frames_out * kFrameDuration : st->segment.start;
+  if (!GST_CLOCK_TIME_IS_VALID(st->t0)) st->t0 = pts;
+
+  std::vector<la::elements::DecodedBlock> decoded;
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    const at::Tensor latents = la::gst::buffer_to_tensor(buffer, st->shape.sizes(), st->shape.dtype);
+    decoded = st->stream->push(latents, pts);
+  } catch (const std::invalid_argument& e) {
+    gst_buffer_unref(buffer);
+    GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("latent buffer does not match its caps: %s", e.what()),
+                      ("latent-height=%d latent-width=%d", st->shape.height, st->shape.width));
+    return GST_FLOW_ERROR;
+  } catch (const std::exception& e) {
+    gst_buffer_unref(buffer);
+    post_engine_error(self, e);
+    return GST_FLOW_ERROR;
+  }
+  gst_buffer_unref(buffer);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return push_decoded(self, decoded, seconds);
+}
+
+gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
+  auto* self = LA_VAE_DECODE(parent);
+  State* st = self->st;
+  switch (GST_EVENT_TYPE(event)) {
+    case GST_EVENT_CAPS: {
+      GstCaps* caps;
+      gst_event_parse_caps(event, &caps);
+      const bool ok = set_sink_caps(self, caps);
+      gst_event_unref(event);
+      return ok;
+    }
+    case GST_EVENT_SEGMENT: {
+      drain(self);
+      start_stream(st);
+      const GstSegment* segment;
+      gst_event_parse_segment(event, &segment);
+      if (segment->format == GST_FORMAT_TIME) {
+        gst_segment_copy_into(segment, &st->segment);
+      } else {
+        GST_INFO_OBJECT(self, "%s segment upstream: timestamps start at 0", gst_format_get_name(segment->format));
+        gst_segment_init(&st->segment, GST_FORMAT_TIME);
+        gst_event_unref(event);
+        event = gst_event_new_segment(&st->segment);
+      }
+      return gst_pad_push_event(self->srcpad, event);
+    }
+    case GST_EVENT_EOS:
+      drain(self);
+      return gst_pad_push_event(self->srcpad, event);
+    case GST_EVENT_FLUSH_STOP:
+      start_stream(st);
+      gst_segment_init(&st->segment, GST_FORMAT_TIME);
+      return gst_pad_push_event(self->srcpad, event);
+    default:
+      return gst_pad_event_default(pad, parent, event);
+  }
+}
+
+gboolean sink_query(GstPad* pad, GstObject* parent, GstQuery* query) {
+  if (GST_QUERY_TYPE(query) == GST_QUERY_ACCEPT_CAPS) {
+    // Accept any fixed latent caps here so that the CAPS event reaches
+    // set_sink_caps, which names the field that does not fit; the default
+    // check would refuse them silently with a bare not-negotiated.
+    GstCaps* caps;
+    gst_query_parse_accept_caps(query, &caps);
+    const gboolean ok = gst_caps_is_fixed(caps) &&
+                        gst_structure_has_name(gst_caps_get_structure(caps, 0), la::gst::kLatentMediaType);
+    gst_query_set_accept_caps_result(query, ok);
+    return TRUE;
+  }
+  return gst_pad_query_default(pad, parent, query);
+}
+
+gboolean latency_query(GstLaVaeDecode* self, GstQuery* query) {
+  State* st = self->st;
+  if (!gst_pad_peer_query(self->sinkpad, query)) return FALSE;
+  gboolean live;
+  GstClockTime min, max;
+  gst_query_parse_latency(query, &live, &min, &max);
+  if (!st->online) {
+    if (live) {
+      if (!st->warned_not_live)
+        GST_ELEMENT_WARNING(self, CORE, NEGOTIATION, ("online=false cannot run with a live source"),
+                            ("online=false decodes only at the end of the stream; use online=true"));
+      st->warned_not_live = true;
+      return FALSE;
+    }
+    return TRUE;
+  }
+  // A real-time decoder finishes a block within the block's own duration:
+  // one block of latency covers it.
+  min += kBlockDuration;
+  if (GST_CLOCK_TIME_IS_VALID(max)) max += kBlockDuration;
+  gst_query_set_latency(query, live, min, max);
+  return TRUE;
+}
+
+gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
+  auto* self = LA_VAE_DECODE(parent);
+  switch (GST_QUERY_TYPE(query)) {
+    case GST_QUERY_LATENCY:
+      return latency_query(self, query);
+    case GST_QUERY_CAPS: {
+      GstCaps* filter;
+      gst_query_parse_caps(query, &filter);
+      GstCaps* caps;
+      {
+        std::lock_guard<std::mutex> g(self->st->lock);
+        caps = self->st->have_shape ? output_caps(self->st->shape) : gst_pad_get_pad_template_caps(pad);
+      }
+      if (filter) {
+        GstCaps* both = gst_caps_intersect_full(filter, caps, GST_CAPS_INTERSECT_FIRST);
+        gst_caps_unref(caps);
+        caps = both;
+      }
+      gst_query_set_caps_result(query, caps);
+      gst_caps_unref(caps);
+      return TRUE;
+    }
+    default:
+      return gst_pad_query_default(pad, parent, query);
+  }
+}
+
+// vae= wins over checkpoint-dir=; errors name the path and what was expected.
+bool resolve_vae_path(GstLaVaeDecode* self, const Settings& s, std::string* path) {
+  std::error_code ec;
+  if (!s.vae_path.empty()) {
+    *path = s.vae_path;
+  } else if (!s.checkpoint_dir.empty()) {
+    if (!std::filesystem::is_directory(s.checkpoint_dir, ec)) {
+      GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("checkpoint-dir '%s' is not a directory", s.checkpoint_dir.c_str()),
+                        ("expected the Wan2.2-S2V-14B directory that contains %s", kVaeFileName));
+      return false;
+    }
+    *path = (std::filesystem::path(s.checkpoint_dir) / kVaeFileName).string();
+  } else {
+    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("neither checkpoint-dir nor vae is set"),
+                      ("set checkpoint-dir to the Wan2.2-S2V-14B directory (with %s) or vae to the file", kVaeFileName));
+    return false;
+  }
+  if (!std::filesystem::is_regular_file(*path, ec)) {
+    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("VAE file '%s' does not exist", path->c_str()),
+                      ("%s", s.vae_path.empty() ? "checkpoint-dir must be the Wan2.2-S2V-14B directory that contains "
+                                                  "Wan2.1_VAE.pth"
+                                                : "vae must name the Wan2.1_VAE.pth file"));
+    return false;
+  }
+  return true;
+}
+
+bool load_vae(GstLaVaeDecode* self) {
+  State* st = self->st;
+  Settings s;
+  {
+    std::lock_guard<std::mutex> g(st->lock);
+    s = st->settings;
+  }
+  std::string path;
+  if (!resolve_vae_path(self, s, &path)) return false;
+  c10::Device device(c10::kCPU);
+  try {
+    device = la::gst::resolve_device(s.cuda_device_id);
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", e.what()), (nullptr));
+    return false;
+  }
+  const at::ScalarType dtype = la::gst::model_dtype(device);
+  std::shared_ptr<const la::models::WanVae> vae;
+  try {
+    vae = la::gst::shared_model<la::models::WanVae>(path, device, dtype, "",
+                                                    [&] { return la::models::WanVae::load(path, device, dtype); });
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, READ, ("cannot load the VAE from '%s': %s", path.c_str(), e.what()),
+                      ("expected the Wan 2.1 VAE checkpoint (Wan2.1_VAE.pth)"));
+    return false;
+  }
+  GST_INFO_OBJECT(self, "VAE %s on %s (%s), %" G_GINT64_FORMAT " latent channels", path.c_str(), device.str().c_str(),
+                  c10::toString(dtype), vae->config().z_dim);
+  std::lock_guard<std::mutex> g(st->lock);
+  st->vae = std::move(vae);
+  st->vae_path = path;
+  st->device = device;
+  return true;
+}
+
+}  // namespace
+
+static GstStateChangeReturn gst_la_vae_decode_change_state(GstElement* element, GstStateChange transition) {
+  auto* self = LA_VAE_DECODE(element);
+  State* st = self->st;
+  switch (transition) {
+    case GST_STATE_CHANGE_NULL_TO_READY:
+      if (!load_vae(self)) return GST_STATE_CHANGE_FAILURE;
+      break;
+    case GST_STATE_CHANGE_READY_TO_PAUSED: {
+      std::lock_guard<std::mutex> g(st->lock);
+      st->online = st->settings.online;
+      st->warned_not_live = false;
+      gst_segment_init(&st->segment, GST_FORMAT_TIME);
+      start_stream(st);
+      break;
+    }
+    default:
+      break;
+  }
+  const GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_la_vae_decode_parent_class)->change_state(element, transition);
+  switch (transition) {
+    case GST_STATE_CHANGE_PAUSED_TO_READY: {
+      // The streaming thread has stopped.
+      std::lock_guard<std::mutex> g(st->lock);
+      st->stream.reset();
+      st->have_shape = false;
+      break;
+    }
+    case GST_STATE_CHANGE_READY_TO_NULL: {
+      std::lock_guard<std::mutex> g(st->lock);
+      st->vae.reset();
+      break;
+    }
+    default:
+      break;
+  }
+  return ret;
+}
+
+static void gst_la_vae_decode_set_property(GObject* object, guint id, const GValue* value, GParamSpec* pspec) {
+  State* st = LA_VAE_DECODE(object)->st;
+  std::lock_guard<std::mutex> g(st->lock);
+  Settings& s = st->settings;
+  switch (id) {
+    case PROP_CHECKPOINT_DIR: {
+      const char* dir = g_value_get_string(value);
+      s.checkpoint_dir = dir ? dir : "";
+      break;
+    }
+    case PROP_VAE: {
+      const char* file = g_value_get_string(value);
+      s.vae_path = file ? file : "";
+      break;
+    }
+    case PROP_CUDA_DEVICE_ID: s.cuda_device_id = g_value_get_int(value); break;
+    case PROP_ONLINE: s.online = g_value_get_boolean(value); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
+  }
+}
+
+static void gst_la_vae_decode_get_property(GObject* object, guint id, GValue* value, GParamSpec* pspec) {
+  State* st = LA_VAE_DECODE(object)->st;
+  std::lock_guard<std::mutex> g(st->lock);
+  const Settings& s = st->settings;
+  switch (id) {
+    case PROP_CHECKPOINT_DIR:
+      g_value_set_string(value, s.checkpoint_dir.empty() ? nullptr : s.checkpoint_dir.c_str());
+      break;
+    case PROP_VAE: g_value_set_string(value, s.vae_path.empty() ? nullptr : s.vae_path.c_str()); break;
+    case PROP_CUDA_DEVICE_ID: g_value_set_int(value, s.cuda_device_id); break;
+    case PROP_ONLINE: g_value_set_boolean(value, s.online); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
+  }
+}
+
+static void gst_la_vae_decode_finalize(GObject* object) {
+  delete LA_VAE_DECODE(object)->st;
+  G_OBJECT_CLASS(gst_la_vae_decode_parent_class)->finalize(object);
+}
+
+static void gst_la_vae_decode_class_init(GstLaVaeDecodeClass* klass) {
+  GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
+  gobject_class->set_property = gst_la_vae_decode_set_property;
+  gobject_class->get_property = gst_la_vae_decode_get_property;
+  gobject_class->finalize = gst_la_vae_decode_finalize;
+  element_class->change_state = gst_la_vae_decode_change_state;
+
+  // checkpoint-dir, vae and cuda-device-id are read at NULL->READY, online at READY->PAUSED.
+  const auto load_flags = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_property(
+      gobject_class, PROP_CHECKPOINT_DIR,
+      g_param_spec_string("checkpoint-dir", "Checkpoint directory",
+                          "The Wan2.2-S2V-14B directory; the VAE is its Wan2.1_VAE.pth. Loaded at NULL->READY, "
+                          "shared with other elements using the same file",
+                          nullptr, load_flags));
+  g_object_class_install_property(
+      gobject_class, PROP_VAE,
+      g_param_spec_string("vae", "VAE file",
+                          "Path of Wan2.1_VAE.pth (or a .safetensors with its keys); overrides checkpoint-dir",
+                          nullptr, load_flags));
+  g_object_class_install_property(
+      gobject_class, PROP_CUDA_DEVICE_ID,
+      g_param_spec_int("cuda-device-id", "CUDA device id",
+                       "CUDA device to decode on (bf16), -1 for the CPU (fp32); a device that does not exist fails "
+                       "the NULL->READY change. Frames are output in system memory either way",
+                       -1, 1023, -1, load_flags));
+  g_object_class_install_property(
+      gobject_class, PROP_ONLINE,
+      g_param_spec_boolean("online", "Online decode",
+                           "true: decode each block as it arrives (live); false: keep every latent until EOS or a "
+                           "new segment and decode them then, as the reference does (same frames, memory grows "
+                           "with the stream, not live)",
+                           TRUE, static_cast<GParamFlags>(load_flags | GST_PARAM_MUTABLE_READY)));
+
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
+  gst_element_class_set_static_metadata(element_class, "LiveAvatar VAE decoder", "Decoder/Video",
+                                        "Wan 2.1 VAE streaming decode: latent blocks [16,3,h,w] to 12 video frames "
+                                        "each at 8w x 8h, 25 fps",
+                                        "gst-liveavatar");
+  GST_DEBUG_CATEGORY_INIT(gst_la_vae_decode_debug, "lavaedecode", 0, "LiveAvatar VAE decoder");
+}
+
+static void gst_la_vae_decode_init(GstLaVaeDecode* self) {
+  self->st = new State;
+  gst_segment_init(&self->st->segment, GST_FORMAT_TIME);
+  self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");
+  gst_pad_set_chain_function(self->sinkpad, chain);
+  gst_pad_set_event_function(self->sinkpad, sink_event);
+  gst_pad_set_query_function(self->sinkpad, sink_query);
+  gst_element_add_pad(GST_ELEMENT(self), self->sinkpad);
+  self->srcpad = gst_pad_new_from_static_template(&src_template, "src");
+  gst_pad_set_query_function(self->srcpad, src_query);
+  gst_element_add_pad(GST_ELEMENT(self), self->srcpad);
+}

@@ -1,0 +1,19 @@
+// The cuda-device-id property of every element: -1 is the CPU (fp32), N >= 0
+// the N-th CUDA device (bf16 weights, DESIGN §3). Checked against what the
+// CUDA runtime reports, so a missing GPU is an actionable error, not a crash
+// in the first kernel.
+#pragma once
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+namespace la::gst {
+
+// -1 -> CPU. Throws std::runtime_error naming the id, the number of devices
+// and the runtime's reason when the device does not exist.
+c10::Device resolve_device(int cuda_device_id);
+
+// The model dtype the pipeline runs on a device: fp32 on the CPU, bf16 on CUDA.
+at::ScalarType model_dtype(c10::Device device);
+
+}  // namespace la::gst

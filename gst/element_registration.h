@@ -1,0 +1,11 @@
+// The elements of the liveavatar plugin; plugin.cpp registers each.
+#pragma once
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+GST_ELEMENT_REGISTER_DECLARE(laaudiofeat);
+GST_ELEMENT_REGISTER_DECLARE(lavaedecode);
+
+G_END_DECLS

@@ -1,0 +1,65 @@
+// The media types that flow between the liveavatar elements (docs/elements.md).
+// Their caps carry the block's shape and dtype, so two elements that disagree
+// fail at negotiation with a message naming the field, not later in a kernel.
+//
+//   application/x-liveavatar-features, layers=(int)25, channels=(int)1024,
+//       frames=(int)12, dtype=(string)float32
+//     one buffer = one block [layers, channels, frames], C-contiguous
+//   application/x-liveavatar-latent, channels=(int)16, frames=(int)3,
+//       latent-height=(int)h, latent-width=(int)w, dtype=(string){float32,bfloat16}
+//     one buffer = one block [channels, frames, h, w], C-contiguous
+#pragma once
+
+#include <gst/gst.h>
+
+#include <c10/core/ScalarType.h>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace la::gst {
+
+inline constexpr const char* kFeaturesMediaType = "application/x-liveavatar-features";
+inline constexpr const char* kLatentMediaType = "application/x-liveavatar-latent";
+
+// Pad template strings: what any element producing or consuming the type may
+// carry. Elements narrow them to the loaded model's sizes.
+#define LA_FEATURES_CAPS_TEMPLATE                                                            \
+  "application/x-liveavatar-features, layers=(int)[1,2147483647], channels=(int)[1,2147483647], " \
+  "frames=(int)12, dtype=(string)float32"
+#define LA_LATENT_CAPS_TEMPLATE                                                        \
+  "application/x-liveavatar-latent, channels=(int)16, frames=(int)3, "                 \
+  "latent-height=(int)[1,268435455], latent-width=(int)[1,268435455], " \
+  "dtype=(string){float32,bfloat16}"
+
+struct FeaturesShape {
+  int layers = 0, channels = 0, frames = 0;  // dtype is always float32
+  std::vector<int64_t> sizes() const { return {layers, channels, frames}; }
+  bool operator==(const FeaturesShape& o) const {
+    return layers == o.layers && channels == o.channels && frames == o.frames;
+  }
+};
+
+struct LatentShape {
+  int channels = 0, frames = 0, height = 0, width = 0;
+  at::ScalarType dtype = at::kFloat;  // kFloat or kBFloat16
+  std::vector<int64_t> sizes() const { return {channels, frames, height, width}; }
+  bool operator==(const LatentShape& o) const {
+    return channels == o.channels && frames == o.frames && height == o.height && width == o.width &&
+           dtype == o.dtype;
+  }
+};
+
+// "float32" / "bfloat16"; throws std::invalid_argument for other dtypes.
+const char* caps_dtype_name(at::ScalarType dtype);
+
+// Fixed caps for one shape (full ownership to the caller).
+GstCaps* features_caps(const FeaturesShape& shape);
+GstCaps* latent_caps(const LatentShape& shape);
+
+// Reads fixed caps of the type. Returns false with `why` naming the missing
+// or malformed field ("field latent-width is missing", ...).
+bool parse_features_caps(const GstCaps* caps, FeaturesShape* shape, std::string* why);
+bool parse_latent_caps(const GstCaps* caps, LatentShape* shape, std::string* why);
+
+}  // namespace la::gst
