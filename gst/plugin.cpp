@@ -10,6 +10,7 @@ static gboolean plugin_init(GstPlugin* plugin) {
   gboolean ok = FALSE;
   ok |= GST_ELEMENT_REGISTER(laaudiofeat, plugin);
   ok |= GST_ELEMENT_REGISTER(lavaedecode, plugin);
+  ok |= GST_ELEMENT_REGISTER(liveavatargen, plugin);
   return ok;
 }
 

@@ -1,0 +1,588 @@
+/* gst-launch-1.0 filesrc location=speech.wav ! wavparse ! audioconvert ! audioresample ! audio/x-raw,format=F32LE,rate=16000,channels=1 ! laaudiofeat model-dir=ckpt/Wan2.2-S2V-14B/wav2vec2-large-xlsr-53-english ! liveavatargen checkpoint-dir=ckpt/Wan2.2-S2V-14B lora=ckpt/LiveAvatar/liveavatar.safetensors image=face.jpg prompt="A woman talking" ! queue ! lavaedecode checkpoint-dir=ckpt/Wan2.2-S2V-14B ! videoconvert ! x264enc ! mp4mux ! filesink location=avatar.mp4
+ *
+ * liveavatargen: audio feature blocks in, one latent block [16,3,h,w] out per
+ * block with the same timestamps: the causal S2V DiT (Wan2.2-S2V-14B + the
+ * LiveAvatar LoRA) with per-step KV caches, sink frames from the reference
+ * image, 4-step flow-matching Euler (engine/session/generation_session.h).
+ * Reference: docs/elements.md.
+ *
+ * The output size comes from `size` (an area) and the image's aspect ratio by
+ * the reference's 64-divisible rule and is fixed for the element's lifetime in
+ * PAUSED/PLAYING; `width`/`height` report it. `prompt` and `image` may change
+ * while PLAYING: they are encoded on the streaming thread and apply from the
+ * next block (a new image is resized/cropped to the running size). FLUSH and
+ * a new segment after data start a new stream (position 0, fresh caches, the
+ * seed's noise again). Blocks are never dropped on QoS.
+ */
+#include <gst/gst.h>
+
+#include <ATen/ATen.h>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "elements/avatar_generator.h"
+#include "gst/device.h"
+#include "gst/element_registration.h"
+#include "gst/image_file.h"
+#include "gst/media_types.h"
+#include "gst/memory_usage.h"
+#include "gst/model_cache.h"
+#include "gst/progress.h"
+#include "gst/tensor_memory.h"
+
+GST_DEBUG_CATEGORY_STATIC(gst_la_gen_debug);
+#define GST_CAT_DEFAULT gst_la_gen_debug
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr GstClockTime kBlockDuration = 12 * GST_SECOND / 25;
+constexpr const char* kDefaultSize = "720*400";
+
+enum {
+  PROP_0,
+  PROP_CHECKPOINT_DIR,
+  PROP_LORA,
+  PROP_IMAGE,
+  PROP_PROMPT,
+  PROP_SIZE,
+  PROP_WIDTH,
+  PROP_HEIGHT,
+  PROP_SEED,
+  PROP_STEPS,
+  PROP_CUDA_DEVICE_ID,
+};
+
+struct Settings {
+  std::string checkpoint_dir, lora, image, prompt, size = kDefaultSize;
+  guint64 seed = 42;
+  int steps = 4;
+  int cuda_device_id = -1;
+};
+
+struct State {
+  std::mutex lock;  // guards settings, the pending changes and the output size
+  Settings settings;
+  std::optional<std::string> pending_prompt, pending_image;  // set while PAUSED/PLAYING
+  int width = 0, height = 0;                                 // 0 until READY
+
+  // Loaded at NULL->READY.
+  la::elements::GeneratorModels models;
+  c10::Device device{c10::kCPU};
+  at::Tensor image_rgb;
+  // From READY->PAUSED on: the streaming thread's.
+  std::unique_ptr<la::elements::AvatarGenerator> generator;
+  la::gst::FeaturesShape features;
+  bool have_caps = false;
+  bool discont = true;
+  uint64_t blocks_out = 0;
+};
+
+}  // namespace
+
+struct GstLaGen {
+  GstElement parent;
+  GstPad* sinkpad;
+  GstPad* srcpad;
+  State* st;
+};
+struct GstLaGenClass {
+  GstElementClass parent_class;
+};
+
+G_DEFINE_TYPE(GstLaGen, gst_la_gen, GST_TYPE_ELEMENT)
+GST_ELEMENT_REGISTER_DEFINE(liveavatargen, "liveavatargen", GST_RANK_NONE, gst_la_gen_get_type())
+
+#define LA_GEN(obj) (reinterpret_cast<GstLaGen*>(obj))
+
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(LA_FEATURES_CAPS_TEMPLATE));
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(LA_LATENT_CAPS_TEMPLATE));
+
+namespace {
+
+la::gst::LatentShape output_shape(const State* st) {
+  la::gst::LatentShape s;
+  s.channels = static_cast<int>(st->models.dit->config().out_dim);
+  s.frames = 3;
+  s.height = st->height / 8;
+  s.width = st->width / 8;
+  s.dtype = st->models.dit->dtype();
+  return s;
+}
+
+// Every file the element needs, checked before anything is loaded so that the
+// error names the first missing one.
+bool check_files(GstLaGen* self, const Settings& s) {
+  std::error_code ec;
+  auto missing = [&](const char* what, const std::string& path, const char* hint) {
+    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("%s '%s' does not exist", what, path.c_str()), ("%s", hint));
+    return false;
+  };
+  if (s.checkpoint_dir.empty())
+    return missing("checkpoint-dir", "", "set checkpoint-dir to the Wan2.2-S2V-14B directory (docs/checkpoints.md)");
+  const fs::path dir(s.checkpoint_dir);
+  if (!fs::is_directory(dir, ec))
+    return missing("checkpoint-dir", s.checkpoint_dir, "expected the Wan2.2-S2V-14B directory (docs/checkpoints.md)");
+  for (const char* f : {"config.json", "Wan2.1_VAE.pth", "models_t5_umt5-xxl-enc-bf16.pth", "google/umt5-xxl"})
+    if (!fs::exists(dir / f, ec))
+      return missing("checkpoint file", (dir / f).string(),
+                     "checkpoint-dir must be the Wan2.2-S2V-14B directory as downloaded (docs/checkpoints.md)");
+  if (!s.lora.empty() && !fs::is_regular_file(s.lora, ec))
+    return missing("lora", s.lora, "expected the LiveAvatar liveavatar.safetensors file");
+  if (s.image.empty()) return missing("image", "", "set image to the reference picture (PNG, JPEG, ...)");
+  return true;
+}
+
+bool load(GstLaGen* self) {
+  State* st = self->st;
+  Settings s;
+  {
+    std::lock_guard<std::mutex> g(st->lock);
+    s = st->settings;
+  }
+  if (!check_files(self, s)) return false;
+  int64_t area = 0;
+  try {
+    area = la::video::parse_area(s.size);
+    st->device = la::gst::resolve_device(s.cuda_device_id);
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", e.what()), (nullptr));
+    return false;
+  }
+  try {
+    st->image_rgb = la::gst::load_image_rgb(s.image);
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, READ, ("%s", e.what()), ("the image property names the reference picture"));
+    return false;
+  }
+  const c10::Device device = st->device;
+  const at::ScalarType dtype = la::gst::model_dtype(device);
+  const fs::path dir(s.checkpoint_dir);
+  std::string what = "the DiT";
+  try {
+    la::elements::GeneratorModels m;
+    m.dit = la::gst::shared_model<la::models::S2vDit>(dir.string(), device, dtype, "lora=" + s.lora, [&] {
+      return la::models::S2vDit::load(dir.string(), s.lora, device, dtype);
+    });
+    what = "the VAE";
+    const std::string vae = (dir / "Wan2.1_VAE.pth").string();
+    m.vae = la::gst::shared_model<la::models::WanVae>(vae, device, dtype, "",
+                                                      [&] { return la::models::WanVae::load(vae, device, dtype); });
+    what = "the umT5 text encoder";
+    const std::string t5 = (dir / "models_t5_umt5-xxl-enc-bf16.pth").string();
+    m.t5 = la::gst::shared_model<la::models::Umt5Encoder>(
+        t5, device, dtype, "", [&] { return la::models::Umt5Encoder::load(t5, device, dtype); });
+    what = "the umT5 tokenizer";
+    m.tokenizer = std::make_shared<const la::models::Umt5Tokenizer>((dir / "google" / "umt5-xxl").string(),
+                                                                    m.dit->config().text_len);
+    st->models = std::move(m);
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, READ, ("cannot load %s from '%s': %s", what.c_str(), s.checkpoint_dir.c_str(),
+                                             e.what()),
+                      ("checkpoint-dir must be the Wan2.2-S2V-14B directory; lora the liveavatar.safetensors"));
+    return false;
+  }
+  la::video::Size out{};
+  try {
+    out = la::video::output_size_for_area(st->image_rgb.size(0), st->image_rgb.size(1), area);
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("size '%s': %s", s.size.c_str(), e.what()), (nullptr));
+    return false;
+  }
+  {
+    std::lock_guard<std::mutex> g(st->lock);
+    st->width = static_cast<int>(out.width);
+    st->height = static_cast<int>(out.height);
+  }
+  GST_INFO_OBJECT(self, "DiT %s (lora %s) on %s (%s), output %dx%d", s.checkpoint_dir.c_str(),
+                  s.lora.empty() ? "none" : s.lora.c_str(), device.str().c_str(), c10::toString(dtype), st->width,
+                  st->height);
+  if (s.lora.empty())
+    GST_WARNING_OBJECT(self, "no lora set: running the base Wan2.2-S2V DiT without the LiveAvatar LoRA");
+  return true;
+}
+
+// Creates the stream's generator: encodes the prompt and the image.
+bool start(GstLaGen* self) {
+  State* st = self->st;
+  Settings s;
+  {
+    std::lock_guard<std::mutex> g(st->lock);
+    s = st->settings;
+    st->pending_prompt.reset();
+    st->pending_image.reset();
+  }
+  la::session::SessionOptions o;
+  o.seed = s.seed;
+  o.steps = s.steps;
+  try {
+    st->generator = std::make_unique<la::elements::AvatarGenerator>(
+        st->models, la::video::Size{st->height, st->width}, o);
+    st->generator->set_prompt(s.prompt);
+    st->generator->set_image(st->image_rgb);
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("cannot start generation: %s", e.what()), (nullptr));
+    return false;
+  }
+  st->blocks_out = 0;
+  st->discont = true;
+  return true;
+}
+
+// prompt= / image= set while running: encode them now, for the next block.
+bool apply_changes(GstLaGen* self) {
+  State* st = self->st;
+  std::optional<std::string> prompt, image;
+  {
+    std::lock_guard<std::mutex> g(st->lock);
+    prompt.swap(st->pending_prompt);
+    image.swap(st->pending_image);
+  }
+  try {
+    if (prompt) {
+      GST_INFO_OBJECT(self, "new prompt from block %" G_GUINT64_FORMAT ": %s", st->blocks_out, prompt->c_str());
+      st->generator->set_prompt(*prompt);
+    }
+    if (image) {
+      GST_INFO_OBJECT(self, "new image from block %" G_GUINT64_FORMAT ": %s", st->blocks_out, image->c_str());
+      st->image_rgb = la::gst::load_image_rgb(*image);
+      st->generator->set_image(st->image_rgb);
+    }
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, READ, ("cannot apply the new %s: %s", prompt ? "prompt" : "image", e.what()),
+                      (nullptr));
+    return false;
+  }
+  return true;
+}
+
+bool set_sink_caps(GstLaGen* self, GstCaps* caps) {
+  State* st = self->st;
+  la::gst::FeaturesShape f;
+  std::string why;
+  if (la::gst::parse_features_caps(caps, &f, &why)) {
+    const auto& cfg = st->models.dit->config();
+    if (f.layers != la::models::kAudioHiddenStates || f.channels != cfg.audio_dim || f.frames != 12)
+      why = "the DiT expects layers=" + std::to_string(la::models::kAudioHiddenStates) +
+            ", channels=" + std::to_string(cfg.audio_dim) + ", frames=12 but upstream sends layers=" +
+            std::to_string(f.layers) + ", channels=" + std::to_string(f.channels) + ", frames=" +
+            std::to_string(f.frames) + " (is laaudiofeat's wav2vec2 the one of this checkpoint?)";
+  }
+  if (!why.empty()) {
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("features caps do not fit liveavatargen: %s", why.c_str()),
+                      ("caps %" GST_PTR_FORMAT, caps));
+    return false;
+  }
+  st->features = f;
+  st->have_caps = true;
+  GstCaps* out = la::gst::latent_caps(output_shape(st));
+  const bool ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(out));
+  gst_caps_unref(out);
+  return ok;
+}
+
+GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
+  auto* self = LA_GEN(parent);
+  State* st = self->st;
+  if (!st->have_caps) {
+    gst_buffer_unref(buffer);
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("features arrived before caps"), (nullptr));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  if (!apply_changes(self)) {
+    gst_buffer_unref(buffer);
+    return GST_FLOW_ERROR;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  at::Tensor latents;
+  try {
+    const at::Tensor features = la::gst::buffer_to_tensor(buffer, st->features.sizes(), at::kFloat);
+    latents = st->generator->next_block(features);
+  } catch (const std::invalid_argument& e) {
+    gst_buffer_unref(buffer);
+    GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("features buffer does not fit: %s", e.what()), (nullptr));
+    return GST_FLOW_ERROR;
+  } catch (const std::exception& e) {
+    gst_buffer_unref(buffer);
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("generation failed: %s", e.what()), (nullptr));
+    return GST_FLOW_ERROR;
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  GstBuffer* out = la::gst::buffer_new_from_tensor(latents);
+  GST_BUFFER_PTS(out) = GST_BUFFER_PTS(buffer);
+  GST_BUFFER_DURATION(out) = GST_BUFFER_DURATION_IS_VALID(buffer) ? GST_BUFFER_DURATION(buffer) : kBlockDuration;
+  GST_BUFFER_OFFSET(out) = st->blocks_out;
+  GST_BUFFER_OFFSET_END(out) = st->blocks_out + 1;
+  if (st->discont || GST_BUFFER_IS_DISCONT(buffer)) GST_BUFFER_FLAG_SET(out, GST_BUFFER_FLAG_DISCONT);
+  st->discont = false;
+  const GstClockTime pts = GST_BUFFER_PTS(buffer);
+  gst_buffer_unref(buffer);
+  ++st->blocks_out;
+
+  la::gst::Progress p;
+  p.blocks = st->blocks_out;
+  p.frames = 12 * st->blocks_out;
+  p.block_pts = pts;
+  p.block_seconds = seconds;
+  p.fps = seconds > 0 ? 12.0 / seconds : 0;
+  const la::gst::MemoryUsage m = la::gst::memory_usage(st->device);
+  p.rss_bytes = m.rss_bytes;
+  p.device_bytes = m.device_bytes;
+  la::gst::post_progress(GST_ELEMENT(self), GST_CAT_DEFAULT, p);
+  return gst_pad_push(self->srcpad, out);
+}
+
+void new_stream(State* st) {
+  if (st->generator && st->blocks_out > 0) st->generator->reset();
+  st->blocks_out = 0;
+  st->discont = true;
+}
+
+gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
+  auto* self = LA_GEN(parent);
+  switch (GST_EVENT_TYPE(event)) {
+    case GST_EVENT_CAPS: {
+      GstCaps* caps;
+      gst_event_parse_caps(event, &caps);
+      const bool ok = set_sink_caps(self, caps);
+      gst_event_unref(event);
+      return ok;
+    }
+    case GST_EVENT_SEGMENT:  // after data: another stream
+    case GST_EVENT_FLUSH_STOP:
+      new_stream(self->st);
+      return gst_pad_event_default(pad, parent, event);
+    default:
+      return gst_pad_event_default(pad, parent, event);
+  }
+}
+
+gboolean sink_query(GstPad* pad, GstObject* parent, GstQuery* query) {
+  if (GST_QUERY_TYPE(query) == GST_QUERY_ACCEPT_CAPS) {
+    // Let fixed features caps through to set_sink_caps, which says what does not fit.
+    GstCaps* caps;
+    gst_query_parse_accept_caps(query, &caps);
+    gst_query_set_accept_caps_result(query, gst_caps_is_fixed(caps) &&
+                                                gst_structure_has_name(gst_caps_get_structure(caps, 0),
+                                                                       la::gst::kFeaturesMediaType));
+    return TRUE;
+  }
+  return gst_pad_query_default(pad, parent, query);
+}
+
+gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
+  auto* self = LA_GEN(parent);
+  State* st = self->st;
+  switch (GST_QUERY_TYPE(query)) {
+    case GST_QUERY_LATENCY: {
+      if (!gst_pad_peer_query(self->sinkpad, query)) return FALSE;
+      gboolean live;
+      GstClockTime min, max;
+      gst_query_parse_latency(query, &live, &min, &max);
+      // Real time means a block is generated within its own duration.
+      min += kBlockDuration;
+      if (GST_CLOCK_TIME_IS_VALID(max)) max += kBlockDuration;
+      gst_query_set_latency(query, live, min, max);
+      return TRUE;
+    }
+    case GST_QUERY_CAPS: {
+      GstCaps* filter;
+      gst_query_parse_caps(query, &filter);
+      GstCaps* caps = st->models.dit && st->width ? la::gst::latent_caps(output_shape(st))
+                                                  : gst_pad_get_pad_template_caps(pad);
+      if (filter) {
+        GstCaps* both = gst_caps_intersect_full(filter, caps, GST_CAPS_INTERSECT_FIRST);
+        gst_caps_unref(caps);
+        caps = both;
+      }
+      gst_query_set_caps_result(query, caps);
+      gst_caps_unref(caps);
+      return TRUE;
+    }
+    default:
+      return gst_pad_query_default(pad, parent, query);
+  }
+}
+
+}  // namespace
+
+static GstStateChangeReturn gst_la_gen_change_state(GstElement* element, GstStateChange transition) {
+  auto* self = LA_GEN(element);
+  State* st = self->st;
+  switch (transition) {
+    case GST_STATE_CHANGE_NULL_TO_READY:
+      if (!load(self)) return GST_STATE_CHANGE_FAILURE;
+      break;
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      if (!start(self)) return GST_STATE_CHANGE_FAILURE;
+      break;
+    default:
+      break;
+  }
+  const GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_la_gen_parent_class)->change_state(element, transition);
+  switch (transition) {
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      st->generator.reset();  // the streaming thread has stopped
+      st->have_caps = false;
+      break;
+    case GST_STATE_CHANGE_READY_TO_NULL: {
+      std::lock_guard<std::mutex> g(st->lock);
+      st->models = {};
+      st->image_rgb.reset();
+      st->width = st->height = 0;
+      break;
+    }
+    default:
+      break;
+  }
+  return ret;
+}
+
+static void gst_la_gen_set_property(GObject* object, guint id, const GValue* value, GParamSpec* pspec) {
+  State* st = LA_GEN(object)->st;
+  std::lock_guard<std::mutex> g(st->lock);
+  Settings& s = st->settings;
+  auto str = [&] {
+    const char* v = g_value_get_string(value);
+    return std::string(v ? v : "");
+  };
+  switch (id) {
+    case PROP_CHECKPOINT_DIR: s.checkpoint_dir = str(); break;
+    case PROP_LORA: s.lora = str(); break;
+    case PROP_IMAGE:
+      s.image = str();
+      if (GST_STATE(object) >= GST_STATE_PAUSED) st->pending_image = s.image;
+      break;
+    case PROP_PROMPT:
+      s.prompt = str();
+      if (GST_STATE(object) >= GST_STATE_PAUSED) st->pending_prompt = s.prompt;
+      break;
+    case PROP_SIZE: s.size = str().empty() ? kDefaultSize : str(); break;
+    case PROP_SEED: s.seed = g_value_get_uint64(value); break;
+    case PROP_STEPS: s.steps = g_value_get_int(value); break;
+    case PROP_CUDA_DEVICE_ID: s.cuda_device_id = g_value_get_int(value); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
+  }
+}
+
+static void gst_la_gen_get_property(GObject* object, guint id, GValue* value, GParamSpec* pspec) {
+  State* st = LA_GEN(object)->st;
+  std::lock_guard<std::mutex> g(st->lock);
+  const Settings& s = st->settings;
+  auto set_str = [&](const std::string& v) { g_value_set_string(value, v.empty() ? nullptr : v.c_str()); };
+  switch (id) {
+    case PROP_CHECKPOINT_DIR: set_str(s.checkpoint_dir); break;
+    case PROP_LORA: set_str(s.lora); break;
+    case PROP_IMAGE: set_str(s.image); break;
+    case PROP_PROMPT: g_value_set_string(value, s.prompt.c_str()); break;
+    case PROP_SIZE: set_str(s.size); break;
+    case PROP_WIDTH: g_value_set_int(value, st->width); break;
+    case PROP_HEIGHT: g_value_set_int(value, st->height); break;
+    case PROP_SEED: g_value_set_uint64(value, s.seed); break;
+    case PROP_STEPS: g_value_set_int(value, s.steps); break;
+    case PROP_CUDA_DEVICE_ID: g_value_set_int(value, s.cuda_device_id); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
+  }
+}
+
+static void gst_la_gen_finalize(GObject* object) {
+  delete LA_GEN(object)->st;
+  G_OBJECT_CLASS(gst_la_gen_parent_class)->finalize(object);
+}
+
+static void gst_la_gen_class_init(GstLaGenClass* klass) {
+  GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
+  gobject_class->set_property = gst_la_gen_set_property;
+  gobject_class->get_property = gst_la_gen_get_property;
+  gobject_class->finalize = gst_la_gen_finalize;
+  element_class->change_state = gst_la_gen_change_state;
+
+  const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  const auto live = static_cast<GParamFlags>(rw | GST_PARAM_MUTABLE_PLAYING);
+  const auto ro = static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_property(
+      gobject_class, PROP_CHECKPOINT_DIR,
+      g_param_spec_string("checkpoint-dir", "Checkpoint directory",
+                          "The Wan2.2-S2V-14B directory as downloaded (config.json + sharded DiT, Wan2.1_VAE.pth, "
+                          "models_t5_umt5-xxl-enc-bf16.pth, google/umt5-xxl/). Loaded at NULL->READY and shared "
+                          "with other elements using the same files",
+                          nullptr, rw));
+  g_object_class_install_property(
+      gobject_class, PROP_LORA,
+      g_param_spec_string("lora", "LiveAvatar LoRA",
+                          "liveavatar.safetensors, merged into the DiT at load (W += alpha/rank B A); every tensor "
+                          "must match the DiT. Unset: the base Wan2.2-S2V model",
+                          nullptr, rw));
+  g_object_class_install_property(
+      gobject_class, PROP_IMAGE,
+      g_param_spec_string("image", "Reference image",
+                          "Picture of the avatar (any format decodebin reads). Sets the output aspect ratio at "
+                          "NULL->READY; changing it while PLAYING applies from the next block at the running size",
+                          nullptr, live));
+  g_object_class_install_property(
+      gobject_class, PROP_PROMPT,
+      g_param_spec_string("prompt", "Prompt",
+                          "Text describing the scene, encoded by umT5; changing it while PLAYING applies from the "
+                          "next block",
+                          "", live));
+  g_object_class_install_property(
+      gobject_class, PROP_SIZE,
+      g_param_spec_string("size", "Output area",
+                          "Output area as W*H, e.g. 720*400; the output's sides are multiples of 64 in the image's "
+                          "aspect ratio, the largest that fit the area (720*400 gives 704x384 for a 16:9 image)",
+                          kDefaultSize, rw));
+  g_object_class_install_property(
+      gobject_class, PROP_WIDTH,
+      g_param_spec_int("width", "Width", "Output width in pixels, known from NULL->READY on (0 before)", 0, G_MAXINT,
+                       0, ro));
+  g_object_class_install_property(
+      gobject_class, PROP_HEIGHT,
+      g_param_spec_int("height", "Height", "Output height in pixels, known from NULL->READY on (0 before)", 0,
+                       G_MAXINT, 0, ro));
+  g_object_class_install_property(
+      gobject_class, PROP_SEED,
+      g_param_spec_uint64("seed", "Seed",
+                          "Noise seed: clip r uses seed + r, the rolling-sink offsets come from a generator seeded "
+                          "with it; the same seed and inputs give the same latents",
+                          0, G_MAXUINT64, 42, rw));
+  g_object_class_install_property(
+      gobject_class, PROP_STEPS,
+      g_param_spec_int("steps", "Denoising steps",
+                       "Flow-matching Euler steps per block; the LiveAvatar LoRA is distilled for 4. Each step keeps "
+                       "its own KV cache",
+                       1, 1000, 4, rw));
+  g_object_class_install_property(
+      gobject_class, PROP_CUDA_DEVICE_ID,
+      g_param_spec_int("cuda-device-id", "CUDA device id",
+                       "CUDA device to run on (bf16), -1 for the CPU (fp32); a device that does not exist fails the "
+                       "NULL->READY change",
+                       -1, 1023, -1, rw));
+
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
+  gst_element_class_set_static_metadata(element_class, "LiveAvatar generator", "Generator/Video",
+                                        "Causal S2V DiT: audio feature blocks to latent video blocks [16,3,h,w] "
+                                        "(Wan2.2-S2V-14B + LiveAvatar, 4-step, streaming)",
+                                        "gst-liveavatar");
+  GST_DEBUG_CATEGORY_INIT(gst_la_gen_debug, "liveavatargen", 0, "LiveAvatar generator");
+}
+
+static void gst_la_gen_init(GstLaGen* self) {
+  self->st = new State;
+  self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");
+  gst_pad_set_chain_function(self->sinkpad, chain);
+  gst_pad_set_event_function(self->sinkpad, sink_event);
+  gst_pad_set_query_function(self->sinkpad, sink_query);
+  gst_element_add_pad(GST_ELEMENT(self), self->sinkpad);
+  self->srcpad = gst_pad_new_from_static_template(&src_template, "src");
+  gst_pad_set_query_function(self->srcpad, src_query);
+  gst_element_add_pad(GST_ELEMENT(self), self->srcpad);
+}
