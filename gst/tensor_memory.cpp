@@ -22,6 +22,7 @@ struct TensorMemory {
 // (GST_ALLOCATOR_FLAG_CUSTOM_ALLOC); memories come only from tensor_memory_new.
 struct LaTensorAllocator {
   GstAllocator parent;
+  gint live;  // memories alive now (atomic)
 };
 struct LaTensorAllocatorClass {
   GstAllocatorClass parent_class;
@@ -35,6 +36,7 @@ TensorMemory* as_tensor_memory(GstMemory* mem) { return reinterpret_cast<TensorM
 
 GstMemory* wrap(GstAllocator* allocator, at::Tensor tensor, GstMemory* parent, gsize offset, gsize size,
                 GstMemoryFlags flags) {
+  g_atomic_int_inc(&reinterpret_cast<LaTensorAllocator*>(allocator)->live);
   auto* m = new TensorMemory;
   m->tensor = new at::Tensor(std::move(tensor));
   const gsize maxsize = m->tensor->nbytes();
@@ -78,7 +80,8 @@ static GstMemory* la_tensor_allocator_alloc(GstAllocator*, gsize, GstAllocationP
   return nullptr;
 }
 
-static void la_tensor_allocator_free(GstAllocator*, GstMemory* mem) {
+static void la_tensor_allocator_free(GstAllocator* allocator, GstMemory* mem) {
+  g_atomic_int_add(&reinterpret_cast<LaTensorAllocator*>(allocator)->live, -1);
   auto* m = la::gst::as_tensor_memory(mem);
   delete m->tensor;
   delete m;
@@ -105,10 +108,17 @@ namespace {
 
 GstAllocator* allocator() {
   static GstAllocator* instance = [] {
-    auto* a = GST_ALLOCATOR_CAST(g_object_new(la_tensor_allocator_get_type(), nullptr));
+    // Another copy of this code in the process (a test program linking the
+    // glue next to the loaded plugin, say) may have made the allocator
+    // first: share it, the memory layout is the same.
+    if (GstAllocator* found = gst_allocator_find(kMemType)) return found;
+    GType type = g_type_from_name("LaTensorAllocator");
+    if (type == 0) type = la_tensor_allocator_get_type();
+    auto* a = GST_ALLOCATOR_CAST(g_object_new(type, nullptr));
     gst_object_ref_sink(a);
     // Process-lifetime singleton: not a leak for the leaks tracer.
     GST_OBJECT_FLAG_SET(a, GST_OBJECT_FLAG_MAY_BE_LEAKED);
+    gst_allocator_register(kMemType, GST_ALLOCATOR_CAST(gst_object_ref(a)));
     return a;
   }();
   return instance;
@@ -141,8 +151,11 @@ GstMemory* tensor_memory_new(const at::Tensor& tensor) {
 GstBuffer* buffer_new_from_tensor(const at::Tensor& tensor) {
   GstBuffer* buffer = gst_buffer_new();
   gst_buffer_append_memory(buffer, tensor_memory_new(tensor));
+  GST_BUFFER_FLAG_UNSET(buffer, GST_BUFFER_FLAG_TAG_MEMORY);  // a fresh buffer, not one from a pool
   return buffer;
 }
+
+int64_t live_tensor_memories() { return g_atomic_int_get(&reinterpret_cast<LaTensorAllocator*>(allocator())->live); }
 
 bool is_tensor_memory(GstMemory* mem) { return mem && gst_memory_is_type(mem, kMemType); }
 

@@ -31,6 +31,9 @@ GstMemory* tensor_memory_new(const at::Tensor& tensor);
 GstBuffer* buffer_new_from_tensor(const at::Tensor& tensor);
 
 bool is_tensor_memory(GstMemory* mem);
+// Tensor memories alive in the process now (one allocator is shared by every
+// copy of this code, the plugin's and a test program's): for leak tests.
+int64_t live_tensor_memories();
 // The whole tensor a tensor memory holds (ignores the memory's offset/size);
 // nullptr for other memories.
 const at::Tensor* tensor_memory_peek(GstMemory* mem);

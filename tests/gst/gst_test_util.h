@@ -1,0 +1,160 @@
+// Shared pieces of the element tests: GStreamer initialised once, the tiny
+// checkpoint written once per test process, a bus that collects what an
+// element posts, and harnesses around our elements.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <gst/check/gstharness.h>
+#include <gst/gst.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/common/expect_error.h"
+#include "tests/common/temp_dir.h"
+#include "tests/common/tiny_checkpoint.h"
+
+namespace la::test {
+
+inline void ensure_gst() {
+  static const bool done = [] {
+    gst_init(nullptr, nullptr);
+    return true;
+  }();
+  (void)done;
+}
+
+// DIR/Wan2.2-S2V-14B of a tiny checkpoint written by la-mkcheckpoint; the
+// test fails (not skips) when the tool is missing: the build always makes it.
+inline const std::filesystem::path& tiny_checkpoint_dir() {
+  static TempDir* dir = new TempDir;  // removed by the OS's tmp cleaning, not at exit: elements may still hold files
+  static const std::filesystem::path ckpt = [] {
+    const int rc = make_tiny_checkpoint(dir->path());
+    if (rc != 0) ADD_FAILURE() << "la-mkcheckpoint failed (" << rc << "); is LA_MKCHECKPOINT set?";
+    return dir->path() / "Wan2.2-S2V-14B";
+  }();
+  return ckpt;
+}
+inline std::string tiny_wav2vec2_dir() { return (tiny_checkpoint_dir() / "wav2vec2-large-xlsr-53-english").string(); }
+inline std::string tiny_vae_file() { return (tiny_checkpoint_dir() / "Wan2.1_VAE.pth").string(); }
+
+// A private bus set on an element (harnessed elements have none), so the
+// test can read the errors, warnings and element messages it posts.
+class BusCollector {
+ public:
+  explicit BusCollector(GstElement* element) : bus_(gst_bus_new()) { gst_element_set_bus(element, bus_); }
+  ~BusCollector() { gst_object_unref(bus_); }
+  BusCollector(const BusCollector&) = delete;
+  BusCollector& operator=(const BusCollector&) = delete;
+
+  // "text | debug" of every ERROR (or WARNING) message posted so far, consumed.
+  std::vector<std::string> take(GstMessageType type = GST_MESSAGE_ERROR) {
+    std::vector<std::string> out;
+    while (GstMessage* m = gst_bus_pop_filtered(bus_, type)) {
+      GError* err = nullptr;
+      gchar* debug = nullptr;
+      if (type == GST_MESSAGE_ERROR)
+        gst_message_parse_error(m, &err, &debug);
+      else
+        gst_message_parse_warning(m, &err, &debug);
+      out.push_back(std::string(err ? err->message : "") + " | " + (debug ? debug : ""));
+      g_clear_error(&err);
+      g_free(debug);
+      gst_message_unref(m);
+    }
+    return out;
+  }
+  // Element messages with this structure name, consumed (copies).
+  std::vector<GstStructure*> take_element_messages(const char* name) {
+    std::vector<GstStructure*> out;
+    while (GstMessage* m = gst_bus_pop_filtered(bus_, GST_MESSAGE_ELEMENT)) {
+      const GstStructure* s = gst_message_get_structure(m);
+      if (s && gst_structure_has_name(s, name)) out.push_back(gst_structure_copy(s));
+      gst_message_unref(m);
+    }
+    return out;
+  }
+  GstBus* bus() const { return bus_; }
+
+ private:
+  GstBus* bus_;
+};
+
+// One of our elements in a harness, with a bus. `setup` sets properties before
+// the harness starts it (it goes to PLAYING at once).
+struct Harnessed {
+  GstHarness* h = nullptr;
+  std::unique_ptr<BusCollector> bus;
+
+  Harnessed(const char* factory, const std::function<void(GstElement*)>& setup) {
+    ensure_gst();
+    GstElement* element = gst_element_factory_make(factory, nullptr);
+    if (!element) {
+      const char* path = std::getenv("GST_PLUGIN_PATH");
+      ADD_FAILURE() << "no element " << factory << " (GST_PLUGIN_PATH=" << (path ? path : "") << ")";
+      return;
+    }
+    setup(element);
+    bus = std::make_unique<BusCollector>(element);
+    h = gst_harness_new_with_element(element, "sink", "src");
+    gst_object_unref(element);
+  }
+  ~Harnessed() {
+    if (h) gst_harness_teardown(h);
+  }
+  Harnessed(const Harnessed&) = delete;
+  Harnessed& operator=(const Harnessed&) = delete;
+
+  GstElement* element() const { return h->element; }
+  // Every buffer waiting in the harness (the elements work in the pushing thread).
+  std::vector<GstBuffer*> pull_all() {
+    std::vector<GstBuffer*> out;
+    while (GstBuffer* b = gst_harness_try_pull(h)) out.push_back(b);
+    return out;
+  }
+  // Sends a flush and a fresh TIME segment starting at `start`.
+  void flush(GstClockTime start = 0) {
+    gst_harness_push_event(h, gst_event_new_flush_start());
+    gst_harness_push_event(h, gst_event_new_flush_stop(TRUE));
+    push_segment(start);
+  }
+  bool push_segment(GstClockTime start) {
+    GstSegment segment;
+    gst_segment_init(&segment, GST_FORMAT_TIME);
+    segment.start = segment.time = start;
+    return gst_harness_push_event(h, gst_event_new_segment(&segment));
+  }
+  // The current caps downstream of the element, as a string.
+  std::string src_caps() const {
+    GstCaps* caps = gst_pad_get_current_caps(h->sinkpad);
+    if (!caps) return "(none)";
+    gchar* s = gst_caps_to_string(caps);
+    std::string out = s;
+    g_free(s);
+    gst_caps_unref(caps);
+    return out;
+  }
+};
+
+inline void unref_all(std::vector<GstBuffer*>& buffers) {
+  for (GstBuffer* b : buffers) gst_buffer_unref(b);
+  buffers.clear();
+}
+
+// The minimum latency the element reports with `upstream_min` upstream
+// (live); false when the query fails.
+inline bool query_latency(GstHarness* h, GstClockTime upstream_min, GstClockTime* min) {
+  gst_harness_set_upstream_latency(h, upstream_min);
+  GstQuery* q = gst_query_new_latency();
+  const gboolean ok = gst_pad_peer_query(h->sinkpad, q);
+  if (ok) gst_query_parse_latency(q, nullptr, min, nullptr);
+  gst_query_unref(q);
+  return ok;
+}
+
+}  // namespace la::test

@@ -1,0 +1,221 @@
+// The plugin's shared glue on its own: tensor <-> GstBuffer without copies,
+// the model cache, the media-type caps, device selection.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <atomic>
+#include <thread>
+
+#include "engine/runtime/cuda_runtime_info.h"
+#include "gst/device.h"
+#include "gst/media_types.h"
+#include "gst/model_cache.h"
+#include "gst/tensor_memory.h"
+#include "tests/gst/gst_test_util.h"
+
+using namespace la;
+using la::test::expect_contains;
+
+TEST(TensorMemory, BufferHoldsTheTensorWithoutACopy) {
+  test::ensure_gst();
+  at::Tensor t = at::arange(24, at::kFloat).reshape({2, 3, 4});
+  const void* data = t.data_ptr();
+  GstBuffer* b = gst::buffer_new_from_tensor(t);
+  t = at::Tensor();  // the buffer's reference keeps the storage alive
+  GstMapInfo map;
+  ASSERT_TRUE(gst_buffer_map(b, &map, GST_MAP_READ));
+  EXPECT_EQ(map.data, data);
+  EXPECT_EQ(map.size, 96u);
+  EXPECT_EQ(reinterpret_cast<const float*>(map.data)[23], 23.0f);
+  gst_buffer_unmap(b, &map);
+
+  // Back to a tensor: the same storage, alive after the buffer is gone.
+  at::Tensor back = gst::buffer_to_tensor(b, {3, 8}, at::kFloat);
+  EXPECT_EQ(back.data_ptr(), data);
+  gst_buffer_unref(b);
+  EXPECT_EQ(back[2][7].item<float>(), 23.0f);
+}
+
+TEST(TensorMemory, SubBuffersShareAndDeepCopiesCopy) {
+  test::ensure_gst();
+  const at::Tensor t = at::arange(16, at::kFloat);
+  GstBuffer* b = gst::buffer_new_from_tensor(t);
+  GstBuffer* part = gst_buffer_copy_region(b, GST_BUFFER_COPY_MEMORY, 8 * 4, 4 * 4);
+  ASSERT_TRUE(gst::is_tensor_memory(gst_buffer_peek_memory(part, 0)));
+  const at::Tensor p = gst::buffer_to_tensor(part, {4}, at::kFloat);
+  EXPECT_EQ(p.data_ptr(), static_cast<float*>(t.data_ptr()) + 8);
+  EXPECT_TRUE(at::equal(p, at::arange(8, 12, at::kFloat)));
+
+  GstBuffer* deep = gst_buffer_copy_deep(part);
+  const at::Tensor d = gst::buffer_to_tensor(deep, {4}, at::kFloat);
+  EXPECT_NE(d.data_ptr(), p.data_ptr());
+  EXPECT_TRUE(at::equal(d, p));
+  gst_buffer_unref(deep);
+  gst_buffer_unref(part);
+  gst_buffer_unref(b);
+}
+
+TEST(TensorMemory, NonContiguousTensorsAreMadeContiguous) {
+  test::ensure_gst();
+  const at::Tensor t = at::arange(6, at::kFloat).reshape({2, 3}).t();
+  GstBuffer* b = gst::buffer_new_from_tensor(t);
+  EXPECT_TRUE(at::equal(gst::buffer_to_tensor(b, {3, 2}, at::kFloat), t));
+  gst_buffer_unref(b);
+}
+
+TEST(TensorMemory, SystemMemoryBufferIsViewedWhileTheTensorLives) {
+  test::ensure_gst();
+  const std::vector<float> v = {1, 2, 3, 4, 5, 6};
+  GstBuffer* b = gst_buffer_new_memdup(v.data(), v.size() * 4);
+  {
+    const at::Tensor t = gst::buffer_to_tensor(b, {2, 3}, at::kFloat);
+    EXPECT_EQ(GST_MINI_OBJECT_REFCOUNT_VALUE(b), 2) << "the tensor holds the buffer (and its mapping)";
+    GstMapInfo map;
+    ASSERT_TRUE(gst_buffer_map(b, &map, GST_MAP_READ));
+    EXPECT_EQ(t.data_ptr(), map.data) << "zero-copy";
+    gst_buffer_unmap(b, &map);
+    EXPECT_EQ(t[1][2].item<float>(), 6.0f);
+  }
+  EXPECT_EQ(GST_MINI_OBJECT_REFCOUNT_VALUE(b), 1);
+  gst_buffer_unref(b);
+}
+
+TEST(TensorMemory, MisalignedDataIsCopiedOnce) {
+  test::ensure_gst();
+  std::vector<uint8_t> bytes(4 * 4 + 1);
+  const float values[4] = {1.5f, -2.0f, 3.25f, 4.0f};
+  std::memcpy(bytes.data() + 1, values, sizeof values);
+  GstBuffer* whole = gst_buffer_new_memdup(bytes.data(), bytes.size());
+  GstBuffer* b = gst_buffer_copy_region(whole, GST_BUFFER_COPY_MEMORY, 1, 16);
+  const at::Tensor t = gst::buffer_to_tensor(b, {4}, at::kFloat);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data_ptr()) % 4, 0u);
+  EXPECT_TRUE(at::equal(t, at::tensor({1.5f, -2.0f, 3.25f, 4.0f})));
+  EXPECT_EQ(GST_MINI_OBJECT_REFCOUNT_VALUE(b), 1) << "a copy does not hold the buffer";
+  gst_buffer_unref(b);
+  gst_buffer_unref(whole);
+}
+
+TEST(TensorMemory, SizeMismatchNamesBothSizes) {
+  test::ensure_gst();
+  GstBuffer* b = gst_buffer_new_allocate(nullptr, 100, nullptr);
+  const auto e = test::error_of<std::invalid_argument>([&] { gst::buffer_to_tensor(b, {16, 3, 2, 2}, at::kBFloat16); });
+  expect_contains(e, "buffer holds 100 bytes, the caps' block [16,3,2,2] BFloat16 needs 384");
+  gst_buffer_unref(b);
+}
+
+TEST(TensorMemory, CannotBeAllocatedBySize) {
+  test::ensure_gst();
+  GstMemory* m = gst::tensor_memory_new(at::zeros({4}));
+  EXPECT_TRUE(GST_OBJECT_FLAG_IS_SET(m->allocator, GST_ALLOCATOR_FLAG_CUSTOM_ALLOC));
+  gst_memory_unref(m);
+}
+
+namespace {
+
+struct Model {
+  int id;
+};
+
+}  // namespace
+
+TEST(ModelCache, SharesWhileHeldAndReloadsAfterRelease) {
+  std::atomic<int> loads{0};
+  auto load = [&] {
+    ++loads;
+    return std::make_shared<const Model>(Model{loads.load()});
+  };
+  auto a = gst::shared_model<Model>("/models/x", c10::Device(c10::kCPU), at::kFloat, "", load);
+  auto b = gst::shared_model<Model>("/models/./y/../x", c10::Device(c10::kCPU), at::kFloat, "", load);
+  EXPECT_EQ(a.get(), b.get()) << "same canonical path, device, dtype";
+  EXPECT_EQ(loads, 1);
+  auto c = gst::shared_model<Model>("/models/x", c10::Device(c10::kCPU), at::kBFloat16, "", load);
+  auto d = gst::shared_model<Model>("/models/x", c10::Device(c10::kCPU), at::kFloat, "lora=z", load);
+  EXPECT_EQ(loads, 3) << "dtype and variant are part of the key";
+  const size_t live = gst::ModelCache::instance().live_models();
+  a.reset();
+  b.reset();
+  EXPECT_EQ(gst::ModelCache::instance().live_models(), live - 1);
+  auto e = gst::shared_model<Model>("/models/x", c10::Device(c10::kCPU), at::kFloat, "", load);
+  EXPECT_EQ(loads, 4) << "the last holder's release freed it";
+}
+
+TEST(ModelCache, ConcurrentRequestsLoadOnce) {
+  std::atomic<int> loads{0};
+  std::vector<std::shared_ptr<const Model>> got(8);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < got.size(); ++i)
+    threads.emplace_back([&, i] {
+      got[i] = gst::shared_model<Model>("/models/concurrent", c10::Device(c10::kCPU), at::kFloat, "", [&] {
+        ++loads;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        return std::make_shared<const Model>(Model{1});
+      });
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(loads, 1);
+  for (const auto& g : got) EXPECT_EQ(g.get(), got[0].get());
+}
+
+TEST(ModelCache, AFailedLoadIsRetried) {
+  int calls = 0;
+  auto failing = [&]() -> std::shared_ptr<const Model> {
+    ++calls;
+    throw std::runtime_error("file /models/broken: truncated");
+  };
+  EXPECT_THROW(gst::shared_model<Model>("/models/broken", c10::Device(c10::kCPU), at::kFloat, "", failing),
+               std::runtime_error);
+  auto ok = gst::shared_model<Model>("/models/broken", c10::Device(c10::kCPU), at::kFloat, "",
+                                     [] { return std::make_shared<const Model>(Model{2}); });
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(ok->id, 2);
+}
+
+TEST(MediaTypes, CapsRoundTripAndFieldErrors) {
+  test::ensure_gst();
+  gst::LatentShape l{16, 3, 48, 88, at::kBFloat16};
+  GstCaps* caps = gst::latent_caps(l);
+  gst::LatentShape back;
+  std::string why;
+  ASSERT_TRUE(gst::parse_latent_caps(caps, &back, &why)) << why;
+  EXPECT_TRUE(back == l);
+  GstCaps* tmpl = gst_caps_from_string(LA_LATENT_CAPS_TEMPLATE);
+  EXPECT_TRUE(gst_caps_is_subset(caps, tmpl)) << "our caps fit our own template";
+  gst_caps_unref(tmpl);
+  gst_caps_unref(caps);
+
+  gst::FeaturesShape f{25, 1024, 12};
+  caps = gst::features_caps(f);
+  gst::FeaturesShape fb;
+  ASSERT_TRUE(gst::parse_features_caps(caps, &fb, &why)) << why;
+  EXPECT_TRUE(fb == f);
+  tmpl = gst_caps_from_string(LA_FEATURES_CAPS_TEMPLATE);
+  EXPECT_TRUE(gst_caps_is_subset(caps, tmpl));
+  gst_caps_unref(tmpl);
+  gst_caps_unref(caps);
+
+  caps = gst_caps_from_string("application/x-liveavatar-features, layers=25, frames=12, dtype=float32");
+  EXPECT_FALSE(gst::parse_features_caps(caps, &fb, &why));
+  EXPECT_EQ(why, "field channels is missing or not an int");
+  gst_caps_unref(caps);
+  caps = gst_caps_from_string("application/x-liveavatar-latent, channels=16, frames=3, latent-height=0, "
+                              "latent-width=4, dtype=float32");
+  EXPECT_FALSE(gst::parse_latent_caps(caps, &back, &why));
+  EXPECT_EQ(why, "field latent-height=0 is not positive");
+  gst_caps_unref(caps);
+  caps = gst_caps_from_string("video/x-raw");
+  EXPECT_FALSE(gst::parse_latent_caps(caps, &back, &why));
+  EXPECT_EQ(why, "media type is video/x-raw, expected application/x-liveavatar-latent");
+  gst_caps_unref(caps);
+}
+
+TEST(Device, MinusOneIsTheCpuAndMissingGpusAreNamed) {
+  EXPECT_TRUE(gst::resolve_device(-1).is_cpu());
+  EXPECT_EQ(gst::model_dtype(c10::Device(c10::kCPU)), at::kFloat);
+  EXPECT_EQ(gst::model_dtype(c10::Device(c10::kCUDA, 0)), at::kBFloat16);
+  const int n = runtime::query_cuda_runtime().device_count;
+  const auto e = test::error_of<std::runtime_error>([&] { gst::resolve_device(n); });
+  expect_contains(e, "cuda-device-id=" + std::to_string(n) + " but");
+  if (n > 0) {
+    EXPECT_TRUE(gst::resolve_device(n - 1).is_cuda());
+  }
+}
