@@ -11,6 +11,8 @@ static gboolean plugin_init(GstPlugin* plugin) {
   ok |= GST_ELEMENT_REGISTER(laaudiofeat, plugin);
   ok |= GST_ELEMENT_REGISTER(lavaedecode, plugin);
   ok |= GST_ELEMENT_REGISTER(liveavatargen, plugin);
+  // After the three elements: the bin copies their property specs.
+  ok |= GST_ELEMENT_REGISTER(liveavatarbin, plugin);
   return ok;
 }
 

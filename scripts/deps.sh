@@ -14,6 +14,7 @@ packages=(
   clang libclang-rt-14-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-base-apps bc
   libgtest-dev libgmock-dev nlohmann-json3-dev libsentencepiece-dev sentencepiece espeak-ng
 )
 missing=()

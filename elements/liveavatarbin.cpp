@@ -1,0 +1,205 @@
+/* gst-launch-1.0 filesrc location=speech.wav ! decodebin ! liveavatarbin checkpoint-dir=ckpt/Wan2.2-S2V-14B lora=ckpt/LiveAvatar/liveavatar.safetensors image=face.jpg ! videoconvert ! x264enc ! mp4mux ! filesink location=avatar.mp4
+ *
+ * liveavatarbin: any raw audio in, raw avatar video out. Inside:
+ *   audioconvert ! audioresample ! audio/x-raw,format=F32LE,rate=16000,channels=1
+ *   ! laaudiofeat ! liveavatargen ! queue ! lavaedecode
+ * The queue gives the decoder its own thread; when it is full the generator
+ * waits (backpressure). Properties are those of the inner elements, proxied:
+ * checkpoint-dir goes to liveavatargen and lavaedecode, and sets laaudiofeat's
+ * model-dir to its wav2vec2-large-xlsr-53-english/ unless audio-model-dir is
+ * set; cuda-device-id goes to all three. Reference: docs/elements.md.
+ */
+#include <gst/gst.h>
+
+#include <string>
+#include <vector>
+
+#include "gst/element_registration.h"
+
+GST_DEBUG_CATEGORY_STATIC(gst_la_bin_debug);
+#define GST_CAT_DEFAULT gst_la_bin_debug
+
+namespace {
+
+constexpr const char* kWav2Vec2Dir = "wav2vec2-large-xlsr-53-english";
+
+// One bin property: its name, and the inner elements (by name) and property it stands for.
+struct Proxy {
+  const char* name;
+  std::vector<const char*> elements;
+  const char* element_property;
+};
+
+const std::vector<Proxy>& proxies() {
+  static const std::vector<Proxy> table = {
+      {"checkpoint-dir", {"gen", "decode"}, "checkpoint-dir"},
+      {"audio-model-dir", {"features"}, "model-dir"},
+      {"lora", {"gen"}, "lora"},
+      {"image", {"gen"}, "image"},
+      {"prompt", {"gen"}, "prompt"},
+      {"size", {"gen"}, "size"},
+      {"width", {"gen"}, "width"},
+      {"height", {"gen"}, "height"},
+      {"seed", {"gen"}, "seed"},
+      {"steps", {"gen"}, "steps"},
+      {"cuda-device-id", {"gen", "features", "decode"}, "cuda-device-id"},
+      {"mode", {"features"}, "mode"},
+      {"context", {"features"}, "context"},
+      {"lookahead", {"features"}, "lookahead"},
+      {"online", {"decode"}, "online"},
+  };
+  return table;
+}
+
+const char* factory_of(const char* element) {
+  const std::string e = element;
+  return e == "features" ? "laaudiofeat" : e == "gen" ? "liveavatargen" : "lavaedecode";
+}
+
+// A pspec like the inner element's (type, range, default, description) under the bin.
+GParamSpec* clone_pspec(GParamSpec* p, const char* name, const char* blurb) {
+  const auto flags = static_cast<GParamFlags>(p->flags & (G_PARAM_READWRITE | GST_PARAM_MUTABLE_PLAYING |
+                                                          GST_PARAM_MUTABLE_PAUSED | GST_PARAM_MUTABLE_READY)) |
+                     G_PARAM_STATIC_STRINGS;
+  const char* nick = g_param_spec_get_nick(p);
+  const GType t = G_PARAM_SPEC_TYPE(p);
+  if (t == G_TYPE_PARAM_STRING)
+    return g_param_spec_string(name, nick, blurb, G_PARAM_SPEC_STRING(p)->default_value, static_cast<GParamFlags>(flags));
+  if (t == G_TYPE_PARAM_INT) {
+    auto* q = G_PARAM_SPEC_INT(p);
+    return g_param_spec_int(name, nick, blurb, q->minimum, q->maximum, q->default_value, static_cast<GParamFlags>(flags));
+  }
+  if (t == G_TYPE_PARAM_UINT64) {
+    auto* q = G_PARAM_SPEC_UINT64(p);
+    return g_param_spec_uint64(name, nick, blurb, q->minimum, q->maximum, q->default_value,
+                               static_cast<GParamFlags>(flags));
+  }
+  if (t == G_TYPE_PARAM_DOUBLE) {
+    auto* q = G_PARAM_SPEC_DOUBLE(p);
+    return g_param_spec_double(name, nick, blurb, q->minimum, q->maximum, q->default_value,
+                               static_cast<GParamFlags>(flags));
+  }
+  if (t == G_TYPE_PARAM_BOOLEAN)
+    return g_param_spec_boolean(name, nick, blurb, G_PARAM_SPEC_BOOLEAN(p)->default_value,
+                                static_cast<GParamFlags>(flags));
+  if (t == G_TYPE_PARAM_ENUM)
+    return g_param_spec_enum(name, nick, blurb, p->value_type, G_PARAM_SPEC_ENUM(p)->default_value,
+                             static_cast<GParamFlags>(flags));
+  g_error("liveavatarbin: cannot proxy property %s of type %s", name, g_type_name(t));
+  return nullptr;
+}
+
+}  // namespace
+
+struct GstLaBin {
+  GstBin parent;
+  GstElement* features;
+  GstElement* gen;
+  GstElement* decode;
+  bool audio_model_dir_set;
+};
+struct GstLaBinClass {
+  GstBinClass parent_class;
+};
+
+G_DEFINE_TYPE(GstLaBin, gst_la_bin, GST_TYPE_BIN)
+GST_ELEMENT_REGISTER_DEFINE(liveavatarbin, "liveavatarbin", GST_RANK_NONE, gst_la_bin_get_type())
+
+#define LA_BIN(obj) (reinterpret_cast<GstLaBin*>(obj))
+
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS("audio/x-raw"));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS("video/x-raw, format=(string){RGBA,RGB,I420,NV12}, framerate=(fraction)25/1"));
+
+namespace {
+
+GstElement* child(GstLaBin* self, const char* name) {
+  const std::string n = name;
+  return n == "features" ? self->features : n == "gen" ? self->gen : self->decode;
+}
+
+}  // namespace
+
+static void gst_la_bin_set_property(GObject* object, guint id, const GValue* value, GParamSpec*) {
+  auto* self = LA_BIN(object);
+  const Proxy& p = proxies().at(id - 1);
+  for (const char* e : p.elements) g_object_set_property(G_OBJECT(child(self, e)), p.element_property, value);
+  const std::string name = p.name;
+  if (name == "audio-model-dir") self->audio_model_dir_set = g_value_get_string(value) != nullptr;
+  if (name == "checkpoint-dir" && !self->audio_model_dir_set) {
+    const char* dir = g_value_get_string(value);
+    gchar* model_dir = dir ? g_build_filename(dir, kWav2Vec2Dir, nullptr) : nullptr;
+    g_object_set(self->features, "model-dir", model_dir, nullptr);
+    g_free(model_dir);
+  }
+}
+
+static void gst_la_bin_get_property(GObject* object, guint id, GValue* value, GParamSpec*) {
+  const Proxy& p = proxies().at(id - 1);
+  g_object_get_property(G_OBJECT(child(LA_BIN(object), p.elements.front())), p.element_property, value);
+}
+
+static void gst_la_bin_class_init(GstLaBinClass* klass) {
+  GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
+  gobject_class->set_property = gst_la_bin_set_property;
+  gobject_class->get_property = gst_la_bin_get_property;
+  guint id = 1;
+  for (const Proxy& p : proxies()) {
+    GstElementFactory* f = gst_element_factory_find(factory_of(p.elements.front()));
+    g_assert(f);
+    auto* inner = static_cast<GObjectClass*>(g_type_class_ref(gst_element_factory_get_element_type(f)));
+    GParamSpec* spec = g_object_class_find_property(inner, p.element_property);
+    g_assert(spec);
+    std::string blurb = std::string(g_param_spec_get_blurb(spec)) + " (" + factory_of(p.elements.front());
+    for (size_t i = 1; i < p.elements.size(); ++i) blurb += std::string(", ") + factory_of(p.elements[i]);
+    blurb += ")";
+    if (std::string(p.name) == "checkpoint-dir")
+      blurb += "; also sets laaudiofeat model-dir to its " + std::string(kWav2Vec2Dir) + "/ unless audio-model-dir is set";
+    // Descriptions must outlive the class: intern them.
+    g_object_class_install_property(gobject_class, id++,
+                                    clone_pspec(spec, p.name, g_intern_string(blurb.c_str())));
+    g_type_class_unref(inner);
+    gst_object_unref(f);
+  }
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
+  gst_element_class_set_static_metadata(element_class, "LiveAvatar bin", "Generator/Video",
+                                        "Any raw audio to a lip-synced avatar video: audioconvert, audioresample, "
+                                        "laaudiofeat, liveavatargen, queue, lavaedecode",
+                                        "gst-liveavatar");
+  GST_DEBUG_CATEGORY_INIT(gst_la_bin_debug, "liveavatarbin", 0, "LiveAvatar bin");
+}
+
+static void gst_la_bin_init(GstLaBin* self) {
+  GstBin* bin = GST_BIN(self);
+  GstElement* convert = gst_element_factory_make("audioconvert", "convert");
+  GstElement* resample = gst_element_factory_make("audioresample", "resample");
+  GstElement* filter = gst_element_factory_make("capsfilter", "format");
+  self->features = gst_element_factory_make("laaudiofeat", "features");
+  self->gen = gst_element_factory_make("liveavatargen", "gen");
+  GstElement* queue = gst_element_factory_make("queue", "queue");
+  self->decode = gst_element_factory_make("lavaedecode", "decode");
+  self->audio_model_dir_set = false;
+  if (!convert || !resample || !filter || !queue) {
+    // gst-plugins-base or core missing: the bin has no pads and fails to link, with this log line.
+    GST_ERROR_OBJECT(self, "audioconvert, audioresample, capsfilter or queue is not installed");
+    return;
+  }
+  GstCaps* caps = gst_caps_from_string("audio/x-raw,format=F32LE,rate=16000,channels=1,layout=interleaved");
+  g_object_set(filter, "caps", caps, nullptr);
+  gst_caps_unref(caps);
+  gst_bin_add_many(bin, convert, resample, filter, self->features, self->gen, queue, self->decode, nullptr);
+  gst_element_link_many(convert, resample, filter, self->features, self->gen, queue, self->decode, nullptr);
+
+  GstPad* sink = gst_element_get_static_pad(convert, "sink");
+  gst_element_add_pad(GST_ELEMENT(self), gst_ghost_pad_new_from_template(
+                                             "sink", sink, gst_static_pad_template_get(&sink_template)));
+  gst_object_unref(sink);
+  GstPad* src = gst_element_get_static_pad(self->decode, "src");
+  gst_element_add_pad(GST_ELEMENT(self),
+                      gst_ghost_pad_new_from_template("src", src, gst_static_pad_template_get(&src_template)));
+  gst_object_unref(src);
+}
