@@ -1,9 +1,10 @@
-/* gst-launch-1.0 appsrc name=latents caps="application/x-liveavatar-latent,channels=16,frames=3,latent-height=48,latent-width=88,dtype=float32" format=time ! lavaedecode checkpoint-dir=ckpt/Wan2.2-S2V-14B ! videoconvert ! x264enc ! mp4mux ! filesink location=avatar.mp4
+/* gst-launch-1.0 filesrc location=/dev/zero blocksize=811008 num-buffers=4 ! "application/x-liveavatar-latent,channels=16,frames=3,latent-height=48,latent-width=88,dtype=float32" ! lavaedecode checkpoint-dir=ckpt/Wan2.2-S2V-14B ! videoconvert ! jpegenc ! avimux ! filesink location=avatar.avi
  *
  * lavaedecode: latent blocks [16,3,h,w] -> 12 video frames each (8w x 8h,
  * 25 fps), the Wan 2.1 VAE's causal decoder with its feature cache kept from
  * block to block (engine/models/wan_vae). Normally fed by liveavatargen; the
- * line above feeds it from an application. Reference: docs/elements.md.
+ * line above decodes 4 blocks of zero latents (the latent mean: a flat
+ * picture), 48 frames of 704x384. Reference: docs/elements.md.
  *
  * Frame i of a block with PTS t has PTS t + i/25 s; with the blocks of an
  * utterance at t0 + 0.48 b, frame n of the stream is at t0 + n/25 s. The
