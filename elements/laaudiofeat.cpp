@@ -19,6 +19,7 @@
 #include <gst/gst.h>
 
 #include <ATen/ATen.h>
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -65,7 +66,11 @@ struct State {
   GstClockTime t0 = GST_CLOCK_TIME_NONE;  // time of the utterance's first sample
   uint64_t next_block = 0;                // blocks pushed in this utterance
   bool discont = true;
-  bool warned_not_live = false;
+
+  // For LATENCY queries, which come from any thread: set at READY->PAUSED.
+  std::atomic<bool> running{false}, offline{false};
+  std::atomic<GstClockTime> latency{0};
+  std::atomic<bool> warned_not_live{false};
 };
 
 GType mode_get_type() {
@@ -261,23 +266,21 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
 
 gboolean latency_query(GstLaAudioFeat* self, GstQuery* query) {
   State* st = self->st;
-  if (!st->stream || !gst_pad_peer_query(self->sinkpad, query)) return FALSE;
+  if (!st->running || !gst_pad_peer_query(self->sinkpad, query)) return FALSE;
   gboolean live;
   GstClockTime min, max;
   gst_query_parse_latency(query, &live, &min, &max);
-  if (st->stream->mode() == FeatureMode::kOffline) {
+  if (st->offline) {
     if (live) {
       // Offline output waits for the end of the utterance: no finite latency.
-      if (!st->warned_not_live)
+      if (!st->warned_not_live.exchange(true))
         GST_ELEMENT_WARNING(self, CORE, NEGOTIATION, ("mode=offline cannot run with a live source"),
                             ("offline features are emitted only at the end of the utterance; use mode=streaming"));
-      st->warned_not_live = true;
       return FALSE;
     }
     return TRUE;
   }
-  const GstClockTime ours =
-      gst_util_uint64_scale_int(static_cast<guint64>(st->stream->latency_samples()), GST_SECOND, 16000);
+  const GstClockTime ours = st->latency;
   min += ours;
   if (GST_CLOCK_TIME_IS_VALID(max)) max += ours;
   GST_DEBUG_OBJECT(self, "latency: ours %" GST_TIME_FORMAT ", total min %" GST_TIME_FORMAT, GST_TIME_ARGS(ours),
@@ -365,7 +368,10 @@ void start_stream(GstLaAudioFeat* self) {
   st->stream = std::make_unique<la::elements::AudioFeatureStream>(st->model, s.mode, s.context, s.lookahead);
   gst_segment_init(&st->segment, GST_FORMAT_TIME);
   start_utterance(st);
+  st->offline = s.mode == FeatureMode::kOffline;
+  st->latency = gst_util_uint64_scale_int(static_cast<guint64>(st->stream->latency_samples()), GST_SECOND, 16000);
   st->warned_not_live = false;
+  st->running = true;
 }
 
 }  // namespace
@@ -385,6 +391,7 @@ static GstStateChangeReturn gst_la_audio_feat_change_state(GstElement* element, 
   const GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_la_audio_feat_parent_class)->change_state(element, transition);
   switch (transition) {
     case GST_STATE_CHANGE_PAUSED_TO_READY:
+      self->st->running = false;
       self->st->stream.reset();  // the streaming thread has stopped
       break;
     case GST_STATE_CHANGE_READY_TO_NULL: {

@@ -23,6 +23,7 @@
 #include <gst/video/video.h>
 
 #include <ATen/ATen.h>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -67,14 +68,15 @@ struct State {
   bool have_shape = false;
   la::gst::LatentShape shape;
 
-  // From READY->PAUSED on, the streaming thread's (and state changes').
-  bool online = true;
+  // From READY->PAUSED on, the streaming thread's (and state changes'); the
+  // atomics are also read by LATENCY queries from any thread.
+  std::atomic<bool> online{true};
   std::unique_ptr<la::elements::VaeDecodeStream> stream;  // after caps
   GstSegment segment;
   GstClockTime t0 = GST_CLOCK_TIME_NONE;  // PTS of the stream's first block
   uint64_t frames_out = 0, blocks_out = 0;
   bool discont = true;
-  bool warned_not_live = false;
+  std::atomic<bool> warned_not_live{false};
 };
 
 }  // namespace
@@ -368,10 +370,9 @@ gboolean latency_query(GstLaVaeDecode* self, GstQuery* query) {
   gst_query_parse_latency(query, &live, &min, &max);
   if (!st->online) {
     if (live) {
-      if (!st->warned_not_live)
+      if (!st->warned_not_live.exchange(true))
         GST_ELEMENT_WARNING(self, CORE, NEGOTIATION, ("online=false cannot run with a live source"),
                             ("online=false decodes only at the end of the stream; use online=true"));
-      st->warned_not_live = true;
       return FALSE;
     }
     return TRUE;
