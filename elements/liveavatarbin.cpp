@@ -42,6 +42,7 @@ const std::vector<Proxy>& proxies() {
       {"height", {"gen"}, "height"},
       {"seed", {"gen"}, "seed"},
       {"steps", {"gen"}, "steps"},
+      {"fp8", {"gen"}, "fp8"},
       {"cuda-device-id", {"gen", "features", "decode"}, "cuda-device-id"},
       {"mode", {"features"}, "mode"},
       {"context", {"features"}, "context"},

@@ -125,6 +125,18 @@ TEST(LiveAvatarGen, SameSeedSameLatentsAnotherSeedDiffers) {
   EXPECT_NE(xa[0], xc[0]);
 }
 
+TEST(LiveAvatarGen, Fp8LinearsGiveCloseButDifferentLatents) {
+  auto a = generator(), b = generator([](GstElement* e) { g_object_set(e, "fp8", TRUE, nullptr); });
+  const auto xa = run(*a, 0, 2), xb = run(*b, 0, 2);
+  for (size_t i = 0; i < xa.size(); ++i) {
+    ASSERT_EQ(xa[i].size(), xb[i].size());
+    EXPECT_NE(xa[i], xb[i]);
+    const at::Tensor ta = at::from_blob(const_cast<uint8_t*>(xa[i].data()), {int64_t(xa[i].size() / 4)}, at::kFloat);
+    const at::Tensor tb = at::from_blob(const_cast<uint8_t*>(xb[i].data()), {int64_t(xb[i].size() / 4)}, at::kFloat);
+    EXPECT_LT(((ta - tb).norm() / ta.norm()).item<double>(), 0.1) << "block " << i;
+  }
+}
+
 TEST(LiveAvatarGen, PromptChangeWhilePlayingAppliesAtTheNextBlock) {
   auto a = generator(), b = generator();
   EXPECT_EQ(run(*a, 0, 2), run(*b, 0, 2));

@@ -32,12 +32,13 @@ struct Options {
   int steps = 4;
   std::string device = "cpu";
   std::string dtype;  // default: f32 on CPU, bf16 on CUDA
+  bool fp8 = false;
 };
 
 void usage() {
   std::fprintf(stderr,
       "usage: la-bench-dit [--checkpoint DIR [--lora FILE] | --scale tiny|full] [--width W] [--height H]\n"
-      "                    [--blocks N] [--steps N] [--device cpu|cuda:N] [--dtype f32|bf16]\n");
+      "                    [--blocks N] [--steps N] [--device cpu|cuda:N] [--dtype f32|bf16] [--fp8]\n");
 }
 
 Options parse(int argc, char** argv) {
@@ -54,6 +55,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--steps") o.steps = std::stoi(args.value());
     else if (a == "--device") o.device = args.value();
     else if (a == "--dtype") o.dtype = args.value();
+    else if (a == "--fp8") o.fp8 = true;
     else args.unknown();
   }
   if (o.width % 16 || o.height % 16 || o.width <= 0 || o.height <= 0)
@@ -73,7 +75,7 @@ double gib(int64_t bytes) { return static_cast<double>(bytes) / (1 << 30); }
 
 // Random weights of the scale's shapes, drawn on the device itself.
 std::shared_ptr<const la::models::S2vDit> random_dit(const std::string& scale, at::Device device,
-                                                     at::ScalarType dtype) {
+                                                     at::ScalarType dtype, const la::models::S2vDitOptions& options) {
   const auto cfg = la::tools::scale_by_name(scale).dit;
   std::map<std::string, at::Tensor> tensors;
   for (const auto& spec : la::models::s2v_dit_tensor_specs(cfg)) {
@@ -84,7 +86,7 @@ std::shared_ptr<const la::models::S2vDit> random_dit(const std::string& scale, a
     if (spec.init == la::models::Init::kNormScale) t.add_(1.0);
     tensors[spec.name] = t.to(dtype);
   }
-  return la::models::S2vDit::from_tensors(tensors, cfg, device, dtype, {}, "random " + scale + " DiT");
+  return la::models::S2vDit::from_tensors(tensors, cfg, device, dtype, options, "random " + scale + " DiT");
 }
 
 }  // namespace
@@ -103,8 +105,10 @@ int main(int argc, char** argv) {
     const at::ScalarType dtype = o.dtype.empty() ? (device.is_cuda() ? at::kBFloat16 : at::kFloat)
                                  : o.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
     auto t_load = Clock::now();
-    const auto dit = o.checkpoint.empty() ? random_dit(o.scale, device, dtype)
-                                          : la::models::S2vDit::load(o.checkpoint, o.lora, device, dtype);
+    la::models::S2vDitOptions options;
+    options.fp8 = o.fp8;
+    const auto dit = o.checkpoint.empty() ? random_dit(o.scale, device, dtype, options)
+                                          : la::models::S2vDit::load(o.checkpoint, o.lora, device, dtype, options);
     sync(device);
     const double load_ms = ms_since(t_load);
     const auto& cfg = dit->config();
@@ -118,9 +122,10 @@ int main(int argc, char** argv) {
     session.set_reference(at::randn({cfg.in_dim, 1, h, w}, opts), at::randn({cfg.in_dim, 19, h, w}, opts));
     const int64_t tokens = 3 * dit->frame_tokens(h, w);
     std::printf("DiT dim %lld x %lld layers on %s (%s), %lldx%lld px = %lld noisy tokens per block, %d steps, "
-                "loaded in %.0f ms\n",
+                "%lld fp8 linears, loaded in %.0f ms\n",
                 (long long)cfg.dim, (long long)cfg.num_layers, device.str().c_str(), at::toString(dtype),
-                (long long)o.width, (long long)o.height, (long long)tokens, o.steps, load_ms);
+                (long long)o.width, (long long)o.height, (long long)tokens, o.steps, (long long)dit->fp8_layers(),
+                load_ms);
 
     auto t0 = Clock::now();
     session.prepare();

@@ -7,7 +7,10 @@
 
 namespace la::models {
 
-at::Tensor apply_linear(const at::Tensor& x, const Linear& l) { return at::linear(x, l.weight, l.bias); }
+at::Tensor apply_linear(const at::Tensor& x, const Linear& l) {
+  if (l.fp8.weight.defined()) return nn::fp8_linear(x, l.fp8, l.bias);
+  return at::linear(x, l.weight, l.bias);
+}
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps, at::ScalarType dtype) {
   const at::Tensor f = x.to(at::kFloat);

@@ -68,4 +68,27 @@ DitWeights make_dit_weights(const std::map<std::string, at::Tensor>& tensors, co
   return w;
 }
 
+int64_t convert_to_fp8(DitWeights& w) {
+  int64_t n = 0;
+  auto convert = [&](Linear& l) {
+    l.fp8 = nn::quantize_fp8(l.weight);
+    l.weight.reset();
+    ++n;
+  };
+  auto attention = [&](AttentionWeights& a) {
+    for (Linear* l : {&a.q, &a.k, &a.v, &a.o}) convert(*l);
+  };
+  for (auto& b : w.blocks) {
+    attention(b.self_attn);
+    attention(b.cross_attn);
+    convert(b.ffn_in);
+    convert(b.ffn_out);
+  }
+  for (auto& j : w.injectors) {
+    attention(j.attn);
+    convert(j.adain);
+  }
+  return n;
+}
+
 }  // namespace la::models

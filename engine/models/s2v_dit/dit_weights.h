@@ -9,12 +9,14 @@
 #include <vector>
 
 #include "engine/models/s2v_dit_layout.h"
+#include "engine/nn/fp8_linear.h"
 
 namespace la::models {
 
 struct Linear {
-  at::Tensor weight;  // [out, in]
+  at::Tensor weight;  // [out, in]; undefined when the layer runs in fp8
   at::Tensor bias;    // [out] (may be undefined)
+  nn::Fp8Weight fp8;  // defined instead of `weight` for fp8 layers
 };
 
 // q, k, v, o with RMS q/k norms over the full width: WanSelfAttention /
@@ -53,5 +55,12 @@ struct DitWeights {
 // moved to `device` and `dtype` except the float32 islands noted above.
 DitWeights make_dit_weights(const std::map<std::string, at::Tensor>& tensors, const S2vDitConfig& cfg,
                             at::Device device, at::ScalarType dtype);
+
+// Quantises the linears the reference's --fp8 converts (every block's self
+// and cross q, k, v, o, ffn.0, ffn.2; every audio injector's q, k, v, o and
+// AdaLN linear; not the text/time embeddings, the head or the audio encoder)
+// and frees their full-precision weights. Returns how many were converted
+// (460 at 14B).
+int64_t convert_to_fp8(DitWeights& w);
 
 }  // namespace la::models

@@ -32,6 +32,9 @@ struct S2vDitOptions {
   // front of each block's audio before encoding it.
   int64_t motion_frames = 73;
   int64_t motion_latent_frames = 19;
+  // fp8 (e4m3) weights and activations for the large linears, as the
+  // reference's --fp8 (engine/nn/fp8_linear.h); the LoRA is merged first.
+  bool fp8 = false;
 };
 
 class S2vDit {
@@ -54,6 +57,8 @@ class S2vDit {
   at::ScalarType dtype() const { return dtype_; }
   // Tokens of one latent frame of h x w latents.
   int64_t frame_tokens(int64_t latent_h, int64_t latent_w) const;
+  // Linears running in fp8 (0 without options.fp8).
+  int64_t fp8_layers() const { return fp8_layers_; }
 
   // umT5 states [L <= text_len, text_dim] -> per-layer cross-attention K/V.
   PromptCache encode_prompt(const at::Tensor& context) const;
@@ -94,6 +99,7 @@ class S2vDit {
   S2vDitOptions options_;
   DitWeights w_;
   CausalAudioEncoder audio_;
+  int64_t fp8_layers_ = 0;
 };
 
 }  // namespace la::models
