@@ -112,7 +112,7 @@ long live_objects(std::string* list = nullptr) {
   return n;
 }
 
-void cycle_without_leaks(const std::string& description) {
+void cycle_without_leaks(const std::string& description, int cycles = 20) {
   la::test::ensure_gst();
   auto make = [&] {
     GError* error = nullptr;
@@ -132,9 +132,9 @@ void cycle_without_leaks(const std::string& description) {
   const long objects_before = live_objects(&alive_before);
   const int64_t memories_before = la::gst::live_tensor_memories();
   const long rss_before = rss_kib();
-  // One pipeline cycled 20 times, then 5 pipelines made and destroyed.
+  // One pipeline cycled `cycles` times, then 5 pipelines made and destroyed.
   GstElement* p = make();
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(run_once(p)) << "cycle " << i;
+  for (int i = 0; i < cycles; ++i) ASSERT_TRUE(run_once(p)) << "cycle " << i;
   gst_object_unref(p);
   for (int i = 0; i < 5; ++i) {
     GstElement* q = make();
@@ -155,7 +155,7 @@ void cycle_without_leaks(const std::string& description) {
   EXPECT_EQ(la::gst::live_tensor_memories(), memories_after + 1);
   gst_memory_unref(probe);
   EXPECT_EQ(memories_after, memories_before) << "tensor memories (blocks, frames) left behind";
-  EXPECT_EQ(objects_after, objects_before) << "GStreamer objects left behind after 25 cycles: " << left
+  EXPECT_EQ(objects_after, objects_before) << "GStreamer objects left behind after " << cycles + 5 << " cycles: " << left
                                          << " (before: " << alive_before << ")";
   // A leaked model, decoder cache or block per cycle would show here; the
   // allocator's own noise stays far below.
@@ -182,4 +182,21 @@ TEST(GstStateChanges, VaeDecodeCyclesWithoutLeaks) {
                       "application/x-liveavatar-latent,channels=16,frames=3,latent-height=4,latent-width=6,"
                       "dtype=float32 ! lavaedecode checkpoint-dir=" + la::test::tiny_checkpoint_dir().string() +
                       " ! videoconvert ! fakesink sync=false");
+}
+
+TEST(GstStateChanges, WholeBinCycles100TimesWithoutLeaks) {
+  // Models are loaded at NULL->READY and freed at READY->NULL (the cache keeps
+  // weak references), prompt and image encoded, sink prefilled, one block
+  // generated and decoded, every cycle.
+  const auto dir = la::test::tiny_checkpoint_dir();
+  const std::string image = (dir.parent_path() / "face.png").string();
+  GstElement* png = gst_parse_launch(("videotestsrc num-buffers=1 ! video/x-raw,width=64,height=64 ! pngenc ! "
+                                      "filesink location=" + image).c_str(), nullptr);
+  ASSERT_TRUE(run_once(png));
+  gst_object_unref(png);
+  cycle_without_leaks("audiotestsrc num-buffers=5 samplesperbuffer=1600 ! liveavatarbin checkpoint-dir=" +
+                          dir.string() + " lora=" +
+                          (dir.parent_path() / "LiveAvatar" / "liveavatar.safetensors").string() +
+                          " image=" + image + " size=64*64 prompt=hello ! fakesink sync=false",
+                      100);
 }
