@@ -17,7 +17,10 @@ AvatarGenerator::AvatarGenerator(GeneratorModels models, video::Size output, ses
 }
 
 void AvatarGenerator::set_prompt(const std::string& prompt) {
-  session_.set_prompt(session::encode_prompt_states(*models_.t5, *models_.tokenizer, prompt));
+  // Offloaded: this is the only reference, dropped when the prompt is encoded.
+  const std::shared_ptr<const models::Umt5Encoder> t5 = models_.t5 ? models_.t5 : models_.load_t5();
+  if (!t5) throw std::logic_error("AvatarGenerator has no umT5 encoder");
+  session_.set_prompt(session::encode_prompt_states(*t5, *models_.tokenizer, prompt));
 }
 
 void AvatarGenerator::set_image(const at::Tensor& rgb) {

@@ -43,6 +43,7 @@ const std::vector<Proxy>& proxies() {
       {"seed", {"gen"}, "seed"},
       {"steps", {"gen"}, "steps"},
       {"fp8", {"gen"}, "fp8"},
+      {"offload", {"gen"}, "offload"},
       {"cuda-device-id", {"gen", "features", "decode"}, "cuda-device-id"},
       {"mode", {"features"}, "mode"},
       {"context", {"features"}, "context"},

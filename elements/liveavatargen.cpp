@@ -57,6 +57,7 @@ enum {
   PROP_STEPS,
   PROP_CUDA_DEVICE_ID,
   PROP_FP8,
+  PROP_OFFLOAD,
 };
 
 struct Settings {
@@ -65,6 +66,7 @@ struct Settings {
   int steps = 4;
   int cuda_device_id = -1;
   bool fp8 = false;
+  bool offload = false;
 };
 
 struct State {
@@ -181,8 +183,14 @@ bool load(GstLaGen* self) {
                                                       [&] { return la::models::WanVae::load(vae, device, dtype); });
     what = "the umT5 text encoder";
     const std::string t5 = (dir / "models_t5_umt5-xxl-enc-bf16.pth").string();
-    m.t5 = la::gst::shared_model<la::models::Umt5Encoder>(
-        t5, device, dtype, "", [&] { return la::models::Umt5Encoder::load(t5, device, dtype); });
+    m.load_t5 = [t5, device, dtype] {
+      return la::gst::shared_model<la::models::Umt5Encoder>(
+          t5, device, dtype, "", [&] { return la::models::Umt5Encoder::load(t5, device, dtype); });
+    };
+    // Loaded now either way, so a bad file fails NULL->READY; offload drops it
+    // again and reloads it for each prompt.
+    m.t5 = m.load_t5();
+    if (s.offload) m.t5.reset();
     what = "the umT5 tokenizer";
     m.tokenizer = std::make_shared<const la::models::Umt5Tokenizer>((dir / "google" / "umt5-xxl").string(),
                                                                     m.dit->config().text_len);
@@ -473,6 +481,7 @@ static void gst_la_gen_set_property(GObject* object, guint id, const GValue* val
     case PROP_STEPS: s.steps = g_value_get_int(value); break;
     case PROP_CUDA_DEVICE_ID: s.cuda_device_id = g_value_get_int(value); break;
     case PROP_FP8: s.fp8 = g_value_get_boolean(value); break;
+    case PROP_OFFLOAD: s.offload = g_value_get_boolean(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
 }
@@ -494,6 +503,7 @@ static void gst_la_gen_get_property(GObject* object, guint id, GValue* value, GP
     case PROP_STEPS: g_value_set_int(value, s.steps); break;
     case PROP_CUDA_DEVICE_ID: g_value_set_int(value, s.cuda_device_id); break;
     case PROP_FP8: g_value_set_boolean(value, s.fp8); break;
+    case PROP_OFFLOAD: g_value_set_boolean(value, s.offload); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
 }
@@ -578,6 +588,12 @@ static void gst_la_gen_class_init(GstLaGenClass* klass) {
                            "Run the DiT's 460 large linears in fp8 (e4m3, per-tensor scales, _scaled_mm) as the "
                            "reference's --fp8: half the weight memory, about 2% relative difference from bf16. "
                            "Needs fp8 matmul support (Hopper/Ada GPUs, or the CPU)",
+                           FALSE, rw));
+  g_object_class_install_property(
+      gobject_class, PROP_OFFLOAD,
+      g_param_spec_boolean("offload", "Offload the text encoder",
+                           "Release the umT5 text encoder (11 GB in bf16) after each prompt is encoded and load it "
+                           "again for the next prompt change, instead of holding it while generating",
                            FALSE, rw));
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);

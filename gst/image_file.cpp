@@ -55,10 +55,16 @@ at::Tensor load_image_rgb(const std::string& path) {
   gst_object_unref(src);
   GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline.get()), "sink");
   gst_element_set_state(pipeline.get(), GST_STATE_PAUSED);
-  GstSample* sample = gst_app_sink_try_pull_preroll(GST_APP_SINK(sink), 30 * GST_SECOND);
+  // Wait for the picture, but stop at the first error (an undecodable file
+  // posts one at once) instead of waiting out the whole timeout.
+  GstSample* sample = nullptr;
+  std::string why;
+  for (int waited_ms = 0; !sample && why.empty() && waited_ms < 30000; waited_ms += 50) {
+    sample = gst_app_sink_try_pull_preroll(GST_APP_SINK(sink), 50 * GST_MSECOND);
+    if (!sample) why = bus_error(pipeline.get());
+  }
   gst_object_unref(sink);
   if (!sample) {
-    const std::string why = bus_error(pipeline.get());
     throw std::runtime_error("cannot decode image '" + path + "': " + (why.empty() ? "no picture decoded" : why));
   }
   GstVideoInfo info;

@@ -112,7 +112,7 @@ long live_objects(std::string* list = nullptr) {
   return n;
 }
 
-void cycle_without_leaks(const std::string& description, int cycles = 20) {
+void cycle_without_leaks(const std::string& description, int cycles = 20, long rss_limit_kib = 8 * 1024) {
   la::test::ensure_gst();
   auto make = [&] {
     GError* error = nullptr;
@@ -134,7 +134,10 @@ void cycle_without_leaks(const std::string& description, int cycles = 20) {
   const long rss_before = rss_kib();
   // One pipeline cycled `cycles` times, then 5 pipelines made and destroyed.
   GstElement* p = make();
-  for (int i = 0; i < cycles; ++i) ASSERT_TRUE(run_once(p)) << "cycle " << i;
+  for (int i = 0; i < cycles; ++i) {
+    ASSERT_TRUE(run_once(p)) << "cycle " << i;
+    if ((i + 1) % 25 == 0) std::printf("  after %d cycles: RSS %ld KiB\n", i + 1, rss_kib());
+  }
   gst_object_unref(p);
   for (int i = 0; i < 5; ++i) {
     GstElement* q = make();
@@ -159,7 +162,7 @@ void cycle_without_leaks(const std::string& description, int cycles = 20) {
                                          << " (before: " << alive_before << ")";
   // A leaked model, decoder cache or block per cycle would show here; the
   // allocator's own noise stays far below.
-  EXPECT_LT(rss_after - rss_before, 8 * 1024) << "RSS grew from " << rss_before << " to " << rss_after << " KiB";
+  EXPECT_LT(rss_after - rss_before, rss_limit_kib) << "RSS grew from " << rss_before << " to " << rss_after << " KiB";
   std::printf("%s: RSS %ld -> %ld KiB, live objects %ld -> %ld\n", description.substr(0, 40).c_str(), rss_before,
               rss_after, objects_before, objects_after);
 }
@@ -188,6 +191,7 @@ TEST(GstStateChanges, WholeBinCycles100TimesWithoutLeaks) {
   // Models are loaded at NULL->READY and freed at READY->NULL (the cache keeps
   // weak references), prompt and image encoded, sink prefilled, one block
   // generated and decoded, every cycle.
+  la::test::ensure_gst();
   const auto dir = la::test::tiny_checkpoint_dir();
   const std::string image = (dir.parent_path() / "face.png").string();
   GstElement* png = gst_parse_launch(("videotestsrc num-buffers=1 ! video/x-raw,width=64,height=64 ! pngenc ! "
@@ -198,5 +202,9 @@ TEST(GstStateChanges, WholeBinCycles100TimesWithoutLeaks) {
                           dir.string() + " lora=" +
                           (dir.parent_path() / "LiveAvatar" / "liveavatar.safetensors").string() +
                           " image=" + image + " size=64*64 prompt=hello ! fakesink sync=false",
-                      100);
+                      // LA_STATE_CYCLES runs longer to look for a trend. The whole bin's RSS
+                      // wanders by +-7 MiB from cycle to cycle (threads' malloc arenas, mapped
+                      // checkpoint pages) with no trend over 200 cycles (409-422 MiB measured),
+                      // hence 16 MiB here; the live-object count is the exact check.
+                      std::getenv("LA_STATE_CYCLES") ? std::atoi(std::getenv("LA_STATE_CYCLES")) : 100, 16 * 1024);
 }

@@ -137,6 +137,15 @@ TEST(LiveAvatarGen, Fp8LinearsGiveCloseButDifferentLatents) {
   }
 }
 
+TEST(LiveAvatarGen, OffloadedTextEncoderGivesTheSameLatents) {
+  auto a = generator(), b = generator([](GstElement* e) { g_object_set(e, "offload", TRUE, nullptr); });
+  EXPECT_EQ(run(*a, 0, 1), run(*b, 0, 1));
+  g_object_set(a->element(), "prompt", "Another scene", nullptr);
+  g_object_set(b->element(), "prompt", "Another scene", nullptr);  // reloads umT5 for this
+  EXPECT_EQ(run(*a, 1, 2), run(*b, 1, 2));
+  EXPECT_TRUE(b->bus->take().empty());
+}
+
 TEST(LiveAvatarGen, PromptChangeWhilePlayingAppliesAtTheNextBlock) {
   auto a = generator(), b = generator();
   EXPECT_EQ(run(*a, 0, 2), run(*b, 0, 2));

@@ -16,7 +16,10 @@ class Builder {
   at::Tensor get(const std::string& key) const { return get(key, dtype_); }
   Linear linear(const std::string& prefix) const { return linear(prefix, dtype_); }
   Linear linear(const std::string& prefix, at::ScalarType dtype) const {
-    return {get(prefix + ".weight", dtype), get(prefix + ".bias", dtype)};
+    Linear l;
+    l.weight = get(prefix + ".weight", dtype);
+    l.bias = get(prefix + ".bias", dtype);
+    return l;
   }
   AttentionWeights attention(const std::string& prefix) const {
     return {linear(prefix + ".q"), linear(prefix + ".k"), linear(prefix + ".v"), linear(prefix + ".o"),
