@@ -32,6 +32,7 @@
 #include "gst/element_registration.h"
 #include "gst/media_types.h"
 #include "gst/model_cache.h"
+#include "gst/pad_queries.h"
 #include "gst/tensor_memory.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_la_audio_feat_debug);
@@ -281,11 +282,9 @@ gboolean latency_query(GstLaAudioFeat* self, GstQuery* query) {
     return TRUE;
   }
   const GstClockTime ours = st->latency;
-  min += ours;
-  if (GST_CLOCK_TIME_IS_VALID(max)) max += ours;
-  GST_DEBUG_OBJECT(self, "latency: ours %" GST_TIME_FORMAT ", total min %" GST_TIME_FORMAT, GST_TIME_ARGS(ours),
+  GST_DEBUG_OBJECT(self, "latency: ours %" GST_TIME_FORMAT ", upstream min %" GST_TIME_FORMAT, GST_TIME_ARGS(ours),
                    GST_TIME_ARGS(min));
-  gst_query_set_latency(query, live, min, max);
+  la::gst::add_latency(query, ours);
   return TRUE;
 }
 
@@ -295,21 +294,12 @@ gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
     case GST_QUERY_LATENCY:
       return latency_query(self, query);
     case GST_QUERY_CAPS: {
-      GstCaps* filter;
-      gst_query_parse_caps(query, &filter);
       GstCaps* caps;
       {
         std::lock_guard<std::mutex> g(self->st->lock);
         caps = self->st->model ? la::gst::features_caps(self->st->shape) : gst_pad_get_pad_template_caps(pad);
       }
-      if (filter) {
-        GstCaps* both = gst_caps_intersect_full(filter, caps, GST_CAPS_INTERSECT_FIRST);
-        gst_caps_unref(caps);
-        caps = both;
-      }
-      gst_query_set_caps_result(query, caps);
-      gst_caps_unref(caps);
-      return TRUE;
+      return la::gst::answer_caps_query(query, caps);
     }
     default:
       return gst_pad_query_default(pad, parent, query);

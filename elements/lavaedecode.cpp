@@ -37,6 +37,7 @@
 #include "gst/media_types.h"
 #include "gst/memory_usage.h"
 #include "gst/model_cache.h"
+#include "gst/pad_queries.h"
 #include "gst/progress.h"
 #include "gst/tensor_memory.h"
 
@@ -348,17 +349,8 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
 }
 
 gboolean sink_query(GstPad* pad, GstObject* parent, GstQuery* query) {
-  if (GST_QUERY_TYPE(query) == GST_QUERY_ACCEPT_CAPS) {
-    // Accept any fixed latent caps here so that the CAPS event reaches
-    // set_sink_caps, which names the field that does not fit; the default
-    // check would refuse them silently with a bare not-negotiated.
-    GstCaps* caps;
-    gst_query_parse_accept_caps(query, &caps);
-    const gboolean ok = gst_caps_is_fixed(caps) &&
-                        gst_structure_has_name(gst_caps_get_structure(caps, 0), la::gst::kLatentMediaType);
-    gst_query_set_accept_caps_result(query, ok);
-    return TRUE;
-  }
+  if (GST_QUERY_TYPE(query) == GST_QUERY_ACCEPT_CAPS)
+    return la::gst::accept_fixed_caps_of(query, la::gst::kLatentMediaType);
   return gst_pad_query_default(pad, parent, query);
 }
 
@@ -379,9 +371,7 @@ gboolean latency_query(GstLaVaeDecode* self, GstQuery* query) {
   }
   // A real-time decoder finishes a block within the block's own duration:
   // one block of latency covers it.
-  min += kBlockDuration;
-  if (GST_CLOCK_TIME_IS_VALID(max)) max += kBlockDuration;
-  gst_query_set_latency(query, live, min, max);
+  la::gst::add_latency(query, kBlockDuration);
   return TRUE;
 }
 
@@ -391,21 +381,12 @@ gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
     case GST_QUERY_LATENCY:
       return latency_query(self, query);
     case GST_QUERY_CAPS: {
-      GstCaps* filter;
-      gst_query_parse_caps(query, &filter);
       GstCaps* caps;
       {
         std::lock_guard<std::mutex> g(self->st->lock);
         caps = self->st->have_shape ? output_caps(self->st->shape) : gst_pad_get_pad_template_caps(pad);
       }
-      if (filter) {
-        GstCaps* both = gst_caps_intersect_full(filter, caps, GST_CAPS_INTERSECT_FIRST);
-        gst_caps_unref(caps);
-        caps = both;
-      }
-      gst_query_set_caps_result(query, caps);
-      gst_caps_unref(caps);
-      return TRUE;
+      return la::gst::answer_caps_query(query, caps);
     }
     default:
       return gst_pad_query_default(pad, parent, query);

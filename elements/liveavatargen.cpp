@@ -31,6 +31,7 @@
 #include "gst/media_types.h"
 #include "gst/memory_usage.h"
 #include "gst/model_cache.h"
+#include "gst/pad_queries.h"
 #include "gst/progress.h"
 #include "gst/tensor_memory.h"
 
@@ -194,6 +195,7 @@ bool load(GstLaGen* self) {
     what = "the umT5 tokenizer";
     m.tokenizer = std::make_shared<const la::models::Umt5Tokenizer>((dir / "google" / "umt5-xxl").string(),
                                                                     m.dit->config().text_len);
+    std::lock_guard<std::mutex> g(st->lock);
     st->models = std::move(m);
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, RESOURCE, READ, ("cannot load %s from '%s': %s", what.c_str(), s.checkpoint_dir.c_str(),
@@ -377,15 +379,8 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
 }
 
 gboolean sink_query(GstPad* pad, GstObject* parent, GstQuery* query) {
-  if (GST_QUERY_TYPE(query) == GST_QUERY_ACCEPT_CAPS) {
-    // Let fixed features caps through to set_sink_caps, which says what does not fit.
-    GstCaps* caps;
-    gst_query_parse_accept_caps(query, &caps);
-    gst_query_set_accept_caps_result(query, gst_caps_is_fixed(caps) &&
-                                                gst_structure_has_name(gst_caps_get_structure(caps, 0),
-                                                                       la::gst::kFeaturesMediaType));
-    return TRUE;
-  }
+  if (GST_QUERY_TYPE(query) == GST_QUERY_ACCEPT_CAPS)
+    return la::gst::accept_fixed_caps_of(query, la::gst::kFeaturesMediaType);
   return gst_pad_query_default(pad, parent, query);
 }
 
@@ -393,30 +388,18 @@ gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
   auto* self = LA_GEN(parent);
   State* st = self->st;
   switch (GST_QUERY_TYPE(query)) {
-    case GST_QUERY_LATENCY: {
+    case GST_QUERY_LATENCY:
       if (!gst_pad_peer_query(self->sinkpad, query)) return FALSE;
-      gboolean live;
-      GstClockTime min, max;
-      gst_query_parse_latency(query, &live, &min, &max);
       // Real time means a block is generated within its own duration.
-      min += kBlockDuration;
-      if (GST_CLOCK_TIME_IS_VALID(max)) max += kBlockDuration;
-      gst_query_set_latency(query, live, min, max);
+      la::gst::add_latency(query, kBlockDuration);
       return TRUE;
-    }
     case GST_QUERY_CAPS: {
-      GstCaps* filter;
-      gst_query_parse_caps(query, &filter);
-      GstCaps* caps = st->models.dit && st->width ? la::gst::latent_caps(output_shape(st))
-                                                  : gst_pad_get_pad_template_caps(pad);
-      if (filter) {
-        GstCaps* both = gst_caps_intersect_full(filter, caps, GST_CAPS_INTERSECT_FIRST);
-        gst_caps_unref(caps);
-        caps = both;
+      GstCaps* caps;
+      {
+        std::lock_guard<std::mutex> g(st->lock);  // queries come from any thread
+        caps = st->models.dit && st->width ? la::gst::latent_caps(output_shape(st)) : gst_pad_get_pad_template_caps(pad);
       }
-      gst_query_set_caps_result(query, caps);
-      gst_caps_unref(caps);
-      return TRUE;
+      return la::gst::answer_caps_query(query, caps);
     }
     default:
       return gst_pad_query_default(pad, parent, query);

@@ -1,0 +1,35 @@
+#include "gst/pad_queries.h"
+
+namespace la::gst {
+
+gboolean answer_caps_query(GstQuery* query, GstCaps* caps) {
+  GstCaps* filter;
+  gst_query_parse_caps(query, &filter);
+  if (filter) {
+    GstCaps* both = gst_caps_intersect_full(filter, caps, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref(caps);
+    caps = both;
+  }
+  gst_query_set_caps_result(query, caps);
+  gst_caps_unref(caps);
+  return TRUE;
+}
+
+gboolean accept_fixed_caps_of(GstQuery* query, const char* media_type) {
+  GstCaps* caps;
+  gst_query_parse_accept_caps(query, &caps);
+  const gboolean ok = gst_caps_is_fixed(caps) && gst_structure_has_name(gst_caps_get_structure(caps, 0), media_type);
+  gst_query_set_accept_caps_result(query, ok);
+  return TRUE;
+}
+
+void add_latency(GstQuery* query, GstClockTime ours) {
+  gboolean live;
+  GstClockTime min, max;
+  gst_query_parse_latency(query, &live, &min, &max);
+  min += ours;
+  if (GST_CLOCK_TIME_IS_VALID(max)) max += ours;
+  gst_query_set_latency(query, live, min, max);
+}
+
+}  // namespace la::gst
