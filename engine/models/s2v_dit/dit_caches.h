@@ -39,7 +39,7 @@ struct BlockConditioning {
   at::Tensor audio_global;  // [F, dim] float32
   at::Tensor audio_local;   // [F, tokens, dim] float32
   at::Tensor pose;          // [F*T, dim]: cond_encoder(pose latents) + noisy type embedding
-  RopeTable rope;           // [F*T, head_dim/2]
+  RopeTable rope;           // [F*T, head_dim/2], float64 on the model's device
   int64_t first_frame = 0;  // absolute latent-frame index n of the block
 };
 

@@ -37,6 +37,10 @@ at::Tensor attend_heads(const at::Tensor& q, const at::Tensor& k, const at::Tens
   return nn::attention(bhld(q), bhld(k), bhld(v)).squeeze(0).transpose(0, 1);
 }
 
+RopeTable rope_on_device(const RopeTable& table, at::Device device) {
+  return {table.cos.to(device, at::kDouble), table.sin.to(device, at::kDouble)};
+}
+
 at::Tensor patchify(const at::Tensor& latents, const Linear& conv) {
   const auto k = conv.weight.sizes().slice(2);
   const at::Tensor y = at::conv3d(latents.unsqueeze(0).to(conv.weight.scalar_type()), conv.weight, conv.bias, k);

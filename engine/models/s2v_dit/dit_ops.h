@@ -23,8 +23,12 @@ at::Tensor layer_norm_f32(const at::Tensor& x, double eps);
 
 // Rotates interleaved pairs of x [L, heads, head_dim] by the table (cos/sin
 // [L, head_dim/2], fp16-exact) in float64, as the reference's rope_apply
-// does, and returns the result in `dtype`.
+// does, and returns the result in `dtype`. Pass a table from
+// rope_on_device: the rotation runs per layer and step, the copy should not.
 at::Tensor apply_rope(const at::Tensor& x, const RopeTable& table, at::ScalarType dtype);
+
+// The table in float64 on `device`, as apply_rope uses it.
+RopeTable rope_on_device(const RopeTable& table, at::Device device);
 
 // Attention of q [Lq, heads, d] over k/v [Lk, heads, d] (no mask, scale
 // 1/sqrt(d)) through the engine's one attention entry point -> [Lq, heads, d].

@@ -117,7 +117,7 @@ CondCache S2vDit::prefill_sink(const at::Tensor& ref_latent, const at::Tensor& m
   CondCache sink;
   sink.groups = sink_groups(h, w);
   sink.tokens = hidden.size(1);
-  const RopeTable table = rope_table(sink.groups, d);
+  const RopeTable table = rope_on_device(rope_table(sink.groups, d), device_);
   if (table.cos.size(0) != sink.tokens)
     throw std::logic_error("sink RoPE groups do not match the sink tokens");
   const TimeConditioning tc = time_conditioning(w_, cfg_, {0.0f});
@@ -168,7 +168,9 @@ BlockConditioning S2vDit::condition_block(const at::Tensor& audio, const at::Ten
     // No pose video: the reference runs cond_encoder on zeros, which is exactly its bias.
     c.pose = w_.cond_encoder.bias.unsqueeze(0).expand({tokens, cfg_.dim});
   }
-  c.rope = rope_table(noisy_block_groups(first_frame, frames, latent_h / 2, latent_w / 2), cfg_.dim / cfg_.num_heads);
+  c.rope = rope_on_device(rope_table(noisy_block_groups(first_frame, frames, latent_h / 2, latent_w / 2),
+                                    cfg_.dim / cfg_.num_heads),
+                         device_);
   c.first_frame = first_frame;
   return c;
 }
@@ -212,7 +214,7 @@ at::Tensor S2vDit::forward(const at::Tensor& x, float t, const BlockConditioning
   // The rolling sink: the reference frame moves to max(30, n + rd); motion tokens stay.
   const int64_t n = block.first_frame;
   const int64_t roll = std::max<int64_t>(0, n - (kReferencePosition - rd));
-  const RopeTable cond_table = rope_table(shift_frames(sink.groups, roll, 1), d);
+  const RopeTable cond_table = rope_on_device(rope_table(shift_frames(sink.groups, roll, 1), d), device_);
   // Ring write position; once the ring has wrapped, all of it is history.
   const int64_t slot = current_start % kv.capacity;
   const int64_t active = current_start >= kv.capacity ? kv.capacity : current_start + tokens;
