@@ -79,28 +79,33 @@ TEST(DitBadInput, MissingTensorIsNamed) {
                   "blocks.1.ffn.0.weight");
 }
 
+// The fixture's sizes come from its metadata (other fixture sets use other tiny configs).
+std::string str(int64_t v) { return std::to_string(v); }
+
 TEST(DitBadInput, MisShapedTensorGivesExpectedAndGotShapes) {
   auto f = fixture();
-  f.tensors["blocks.0.self_attn.q.weight"] = at::zeros({64, 32});
+  const int64_t dim = f.cfg.dim;
+  f.tensors["blocks.0.self_attn.q.weight"] = at::zeros({dim, dim / 2});
   const std::string msg = error_of<io::CheckpointError>(
       [&] { models::S2vDit::from_tensors(f.tensors, f.cfg, at::kCPU, at::kFloat, {}, "dit.safetensors"); });
   expect_contains(msg, "file dit.safetensors");
   expect_contains(msg, "blocks.0.self_attn.q.weight");
-  expect_contains(msg, "[64,32]");
-  expect_contains(msg, "[64,64]");
+  expect_contains(msg, "[" + str(dim) + "," + str(dim / 2) + "]");
+  expect_contains(msg, "[" + str(dim) + "," + str(dim) + "]");
 }
 
 TEST(DitBadInput, WrongInputShapesAreExplained) {
   const auto f = fixture();
+  const int64_t a = f.cfg.audio_dim, t = f.cfg.text_dim, len = f.cfg.text_len;
   const auto dit = models::S2vDit::from_tensors(f.tensors, f.cfg, at::kCPU, at::kFloat);
-  expect_contains(error_of<std::invalid_argument>([&] { dit->condition_block(at::zeros({25, 32, 10}), {}, 0, 8, 16); }),
-                  "audio block must be [25, 32, 12]");
-  expect_contains(error_of<std::invalid_argument>([&] { dit->condition_block(at::zeros({25, 32, 12}), {}, 0, 7, 16); }),
+  expect_contains(error_of<std::invalid_argument>([&] { dit->condition_block(at::zeros({25, a, 10}), {}, 0, 8, 16); }),
+                  "audio block must be [25, " + str(a) + ", 12]");
+  expect_contains(error_of<std::invalid_argument>([&] { dit->condition_block(at::zeros({25, a, 12}), {}, 0, 7, 16); }),
                   "not divisible by the DiT's 2x2 patch");
-  expect_contains(error_of<std::invalid_argument>([&] { dit->encode_prompt(at::zeros({20, 32})); }),
-                  "20 tokens, more than the DiT's text_len 16");
-  expect_contains(error_of<std::invalid_argument>([&] { dit->encode_prompt(at::zeros({5, 31})); }),
-                  "text context must be [tokens, 32], got [5,31]");
+  expect_contains(error_of<std::invalid_argument>([&] { dit->encode_prompt(at::zeros({len + 4, t})); }),
+                  str(len + 4) + " tokens, more than the DiT's text_len " + str(len));
+  expect_contains(error_of<std::invalid_argument>([&] { dit->encode_prompt(at::zeros({5, t - 1})); }),
+                  "text context must be [tokens, " + str(t) + "], got [5," + str(t - 1) + "]");
   expect_contains(error_of<std::invalid_argument>(
                       [&] { dit->prefill_sink(at::zeros({16, 1, 8, 16}), at::zeros({16, 19, 8, 14}), {}); }),
                   "same h x w");
@@ -108,6 +113,7 @@ TEST(DitBadInput, WrongInputShapesAreExplained) {
 
 TEST(DitBadInput, SessionRefusesBadSizesAndMissingConditioning) {
   const auto f = fixture();
+  const int64_t a = f.cfg.audio_dim;
   const auto dit = models::S2vDit::from_tensors(f.tensors, f.cfg, at::kCPU, at::kFloat);
   expect_contains(error_of<std::invalid_argument>([&] { session::GenerationSession(dit, 7, 16); }),
                   "latent size 7x16 is not divisible");
@@ -115,14 +121,14 @@ TEST(DitBadInput, SessionRefusesBadSizesAndMissingConditioning) {
   zero_steps.steps = 0;
   EXPECT_THROW(session::GenerationSession(dit, 8, 16, zero_steps), std::invalid_argument);
   session::GenerationSession s(dit, 8, 16);
-  expect_contains(error_of<std::logic_error>([&] { s.next_block(at::zeros({25, 32, 12})); }),
+  expect_contains(error_of<std::logic_error>([&] { s.next_block(at::zeros({25, a, 12})); }),
                   "needs a prompt and a reference image");
   expect_contains(error_of<std::invalid_argument>([&] { s.set_reference(at::zeros({16, 1, 8, 8}), at::zeros({16, 19, 8, 8})); }),
                   "reference latent must be [16, 1, 8, 16]");
-  s.set_prompt(at::zeros({3, 32}));
+  s.set_prompt(at::zeros({3, f.cfg.text_dim}));
   s.set_reference(at::zeros({16, 1, 8, 16}), at::zeros({16, 19, 8, 16}));
-  expect_contains(error_of<std::invalid_argument>([&] { s.next_block(at::zeros({25, 1024, 12})); }),
-                  "audio block must be [25, 32, 12]");
+  expect_contains(error_of<std::invalid_argument>([&] { s.next_block(at::zeros({25, a + 1, 12})); }),
+                  "audio block must be [25, " + str(a) + ", 12]");
 }
 
 TEST_F(DitCheckpoint, ConfigThatDoesNotMatchTheTensors) {
