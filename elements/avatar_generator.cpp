@@ -30,9 +30,8 @@ void AvatarGenerator::set_image(const at::Tensor& rgb) {
 }
 
 at::Tensor AvatarGenerator::next_block(const at::Tensor& features) {
-  // Latents leave on the CPU: the latent caps carry system memory (the
-  // zero-copy device path between our elements is not there yet).
-  return session_.next_block(features).to(at::kCPU).contiguous();
+  // On the DiT's device; the element decides whether they go to the host.
+  return session_.next_block(features).contiguous();
 }
 
 }  // namespace la::elements

@@ -45,7 +45,7 @@ class AvatarGenerator {
   // rgb [h, w, 3] uint8, any size: resized and cropped to the output size.
   void set_image(const at::Tensor& rgb);
 
-  // features [25, audio_dim, 12] float32 -> latents [16, 3, h, w] on the CPU,
+  // features [25, audio_dim, 12] float32 on any device -> latents [16, 3, h, w] on the DiT's device,
   // in the DiT's dtype. Throws std::invalid_argument / std::logic_error.
   at::Tensor next_block(const at::Tensor& features);
   void reset() { session_.reset(); }

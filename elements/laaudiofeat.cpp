@@ -60,6 +60,7 @@ struct State {
   Settings settings;
   std::shared_ptr<const la::models::Wav2Vec2> model;  // NULL->READY .. READY->NULL
   la::gst::FeaturesShape shape;
+  bool on_gpu = false;  // the model's device is CUDA
 
   // Set in READY->PAUSED; then used by the streaming thread only.
   std::unique_ptr<la::elements::AudioFeatureStream> stream;
@@ -67,6 +68,7 @@ struct State {
   GstClockTime t0 = GST_CLOCK_TIME_NONE;  // time of the utterance's first sample
   uint64_t next_block = 0;                // blocks pushed in this utterance
   bool discont = true;
+  bool tensor_memory_out = false;  // negotiated memory:LiveAvatarTensor: blocks stay on the model's device
 
   // For LATENCY queries, which come from any thread: set at READY->PAUSED.
   std::atomic<bool> running{false}, offline{false};
@@ -122,9 +124,10 @@ void post_engine_error(GstLaAudioFeat* self, const std::exception& e) {
 GstFlowReturn push_blocks(GstLaAudioFeat* self, const std::vector<at::Tensor>& blocks) {
   State* st = self->st;
   for (const at::Tensor& block : blocks) {
-    // System-memory caps: the block comes to the host. A device-memory caps
-    // feature between our elements would carry the CUDA tensor instead.
-    GstBuffer* out = la::gst::buffer_new_from_tensor(block.to(at::kCPU, at::kFloat).contiguous());
+    // Tensor memory: the block stays where wav2vec2 ran (zero-copy on a GPU).
+    // System memory: the block comes to the host.
+    const at::Tensor features = st->tensor_memory_out ? block.to(at::kFloat) : block.to(at::kCPU, at::kFloat);
+    GstBuffer* out = la::gst::buffer_new_from_tensor(features.contiguous());
     GST_BUFFER_PTS(out) = st->t0 + st->next_block * kBlockDuration;
     GST_BUFFER_DURATION(out) = kBlockDuration;
     GST_BUFFER_OFFSET(out) = st->next_block;
@@ -225,12 +228,20 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
       // The sink caps are the template's only caps (accept-caps checked
       // them); the output caps come from the loaded model.
       gst_event_unref(event);
-      la::gst::FeaturesShape shape;
+      GstCaps* offer;
       {
         std::lock_guard<std::mutex> g(st->lock);
-        shape = st->shape;
+        offer = la::gst::offer_with_tensor_memory(la::gst::features_caps(st->shape), st->on_gpu);
       }
-      GstCaps* caps = la::gst::features_caps(shape);
+      GstCaps* caps = la::gst::pick_caps_with_peer(self->srcpad, offer);
+      if (!caps) {
+        GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("downstream takes no %s caps of this wav2vec2's shape",
+                                                    la::gst::kFeaturesMediaType),
+                          ("the features are layers=%d channels=%d frames=%d", st->shape.layers, st->shape.channels,
+                           st->shape.frames));
+        return FALSE;
+      }
+      st->tensor_memory_out = la::gst::has_tensor_memory_feature(caps);
       const gboolean ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(caps));
       gst_caps_unref(caps);
       return ok;
@@ -297,7 +308,9 @@ gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
       GstCaps* caps;
       {
         std::lock_guard<std::mutex> g(self->st->lock);
-        caps = self->st->model ? la::gst::features_caps(self->st->shape) : gst_pad_get_pad_template_caps(pad);
+        caps = self->st->model ? la::gst::offer_with_tensor_memory(la::gst::features_caps(self->st->shape),
+                                                                   self->st->on_gpu)
+                               : gst_pad_get_pad_template_caps(pad);
       }
       return la::gst::answer_caps_query(query, caps);
     }
@@ -339,6 +352,7 @@ bool load_model(GstLaAudioFeat* self) {
         s.model_dir, device, dtype, "", [&] { return la::models::Wav2Vec2::load(s.model_dir, device, dtype); });
     std::lock_guard<std::mutex> g(st->lock);
     st->model = model;
+    st->on_gpu = device.is_cuda();
     st->shape = {static_cast<int>(model->config().num_hidden_layers + 1),
                  static_cast<int>(model->config().hidden_size), static_cast<int>(la::audio::kFramesPerBlock)};
   } catch (const std::exception& e) {

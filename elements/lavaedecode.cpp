@@ -19,6 +19,8 @@
  * needs every block in order. A "liveavatar-progress" element message and an
  * INFO log line report each block.
  */
+#include <gst/cuda/gstcudamemory.h>
+#include <gst/cuda/gstcudautils.h>
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
@@ -32,6 +34,8 @@
 #include <vector>
 
 #include "elements/vae_decode_stream.h"
+#include "gst/cuda_context.h"
+#include "gst/cuda_frame_pool.h"
 #include "gst/device.h"
 #include "gst/element_registration.h"
 #include "gst/media_types.h"
@@ -68,11 +72,16 @@ struct State {
   std::string vae_path;
   bool have_shape = false;
   la::gst::LatentShape shape;
+  // On CUDA: the device's wrapped primary context, for memory:CUDAMemory
+  // output and GstContext sharing; null on the CPU or when GStreamer's CUDA
+  // library cannot load the driver (then system memory only).
+  GstCudaContext* cuda_context = nullptr;
 
   // From READY->PAUSED on, the streaming thread's (and state changes'); the
   // atomics are also read by LATENCY queries from any thread.
   std::atomic<bool> online{true};
   std::unique_ptr<la::elements::VaeDecodeStream> stream;  // after caps
+  std::unique_ptr<la::gst::CudaFramePool> cuda_frames;    // memory:CUDAMemory negotiated
   GstSegment segment;
   GstClockTime t0 = GST_CLOCK_TIME_NONE;  // PTS of the stream's first block
   uint64_t frames_out = 0, blocks_out = 0;
@@ -99,18 +108,20 @@ GST_ELEMENT_REGISTER_DEFINE(lavaedecode, "lavaedecode", GST_RANK_NONE, gst_la_va
 
 static GstStaticPadTemplate sink_template =
     GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(LA_LATENT_CAPS_TEMPLATE));
-// System memory only. The CUDA path (DESIGN §4) adds
-// "video/x-raw(memory:CUDAMemory), format=..." here, first, once the decoder
-// writes into GstCudaMemory from a GstCudaBufferPool; not before.
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
-    "src", GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS("video/x-raw, format=(string){RGBA,RGB,I420,NV12}, width=(int)[8,2147483640], "
-                    "height=(int)[8,2147483640], framerate=(fraction)25/1, pixel-aspect-ratio=(fraction)1/1"));
+// GstCudaMemory (only when decoding on a GPU), then system memory.
+#define LA_VIDEO_FIELDS                                                                    \
+  "format=(string){RGBA,RGB,I420,NV12}, width=(int)[8,2147483640], height=(int)[8,2147483640], " \
+  "framerate=(fraction)25/1, pixel-aspect-ratio=(fraction)1/1"
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS,
+                            GST_STATIC_CAPS("video/x-raw(" GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY "), " LA_VIDEO_FIELDS
+                                            "; video/x-raw, " LA_VIDEO_FIELDS));
 
 namespace {
 
-// Every format we make, at the size of `shape`, in our order of preference.
-GstCaps* output_caps(const la::gst::LatentShape& shape) {
+// Every format we make, at the size of `shape`, in our order of preference:
+// GstCudaMemory first when we decode on a GPU, then system memory.
+GstCaps* output_caps(const la::gst::LatentShape& shape, bool cuda_memory) {
   GValue formats = G_VALUE_INIT, format = G_VALUE_INIT;
   gst_value_list_init(&formats, G_N_ELEMENTS(kFormats));
   g_value_init(&format, G_TYPE_STRING);
@@ -124,7 +135,10 @@ GstCaps* output_caps(const la::gst::LatentShape& shape) {
   gst_caps_set_value(caps, "format", &formats);
   g_value_unset(&format);
   g_value_unset(&formats);
-  return caps;
+  if (!cuda_memory) return caps;
+  GstCaps* on_gpu = gst_caps_copy(caps);
+  gst_caps_set_features(on_gpu, 0, gst_caps_features_new(GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY, nullptr));
+  return gst_caps_merge(on_gpu, caps);
 }
 
 void post_engine_error(GstLaVaeDecode* self, const std::exception& e) {
@@ -146,9 +160,22 @@ GstFlowReturn push_decoded(GstLaVaeDecode* self, const std::vector<la::elements:
   for (const auto& block : blocks) {
     const int64_t frames = block.pixels.size(0);
     GstBufferList* list = gst_buffer_list_new_sized(static_cast<guint>(frames));
+    if (st->cuda_frames) {
+      // GstCudaMemory: each frame is copied on the device into a pool buffer.
+      try {
+        for (int64_t i = 0; i < frames; ++i) gst_buffer_list_add(list, st->cuda_frames->write(block.pixels[i]));
+        st->cuda_frames->synchronize();
+      } catch (const std::exception& e) {
+        gst_buffer_list_unref(list);
+        GST_ELEMENT_ERROR(self, RESOURCE, WRITE, ("cannot write frames into CUDA memory: %s", e.what()), (nullptr));
+        return GST_FLOW_ERROR;
+      }
+    }
     for (int64_t i = 0; i < frames; ++i) {
-      // Zero-copy: each frame's memory holds a view of the converted block.
-      GstBuffer* frame = la::gst::buffer_new_from_tensor(block.pixels[i]);
+      // System memory, zero-copy: each frame's memory holds a view of the
+      // converted block. CUDA memory: the pool buffer written above.
+      GstBuffer* frame = st->cuda_frames ? gst_buffer_list_get_writable(list, static_cast<guint>(i))
+                                         : la::gst::buffer_new_from_tensor(block.pixels[i]);
       GST_BUFFER_PTS(frame) = block.pts + static_cast<GstClockTime>(i) * kFrameDuration;
       GST_BUFFER_DURATION(frame) = kFrameDuration;
       GST_BUFFER_OFFSET(frame) = st->frames_out;
@@ -158,7 +185,7 @@ GstFlowReturn push_decoded(GstLaVaeDecode* self, const std::vector<la::elements:
         st->discont = false;
       }
       ++st->frames_out;
-      gst_buffer_list_add(list, frame);
+      if (!st->cuda_frames) gst_buffer_list_add(list, frame);
     }
     const GstFlowReturn ret = gst_pad_push_list(self->srcpad, list);
     ++st->blocks_out;
@@ -195,24 +222,18 @@ GstFlowReturn drain(GstLaVaeDecode* self) {
   return push_decoded(self, blocks, seconds);
 }
 
-// Picks the output format with downstream (its order of preference first).
+// Picks the output memory and format with downstream (our order of
+// preference first) and sets up the pool for GstCudaMemory.
 bool negotiate_output(GstLaVaeDecode* self, const la::gst::LatentShape& shape) {
   State* st = self->st;
-  GstCaps* ours = output_caps(shape);
-  GstCaps* theirs = gst_pad_peer_query_caps(self->srcpad, ours);
-  GstCaps* common = gst_caps_intersect_full(theirs, ours, GST_CAPS_INTERSECT_FIRST);
-  gst_caps_unref(theirs);
-  if (gst_caps_is_empty(common)) {
+  GstCaps* common = la::gst::pick_caps_with_peer(self->srcpad, output_caps(shape, st->cuda_context != nullptr));
+  if (!common) {
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION,
                       ("downstream accepts none of video/x-raw RGBA, RGB, I420, NV12 at %dx%d, 25 fps",
                        8 * shape.width, 8 * shape.height),
-                      ("offered %" GST_PTR_FORMAT, ours));
-    gst_caps_unref(ours);
-    gst_caps_unref(common);
+                      ("%s", st->cuda_context ? "offered memory:CUDAMemory and system memory" : "offered system memory"));
     return false;
   }
-  gst_caps_unref(ours);
-  common = gst_caps_fixate(common);
   GstVideoInfo info;
   if (!gst_video_info_from_caps(&info, common)) {
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("cannot read the negotiated video caps"), ("%" GST_PTR_FORMAT, common));
@@ -220,23 +241,38 @@ bool negotiate_output(GstLaVaeDecode* self, const la::gst::LatentShape& shape) {
     return false;
   }
   const auto format = la::video::pixel_format_from_name(gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(&info)));
-  // Our frames are tightly packed; GStreamer's default layout is the same for
-  // these formats at widths that are multiples of 8. Checked, not assumed.
-  if (GST_VIDEO_INFO_SIZE(&info) !=
-      static_cast<gsize>(la::video::frame_bytes(format, GST_VIDEO_INFO_WIDTH(&info), GST_VIDEO_INFO_HEIGHT(&info)))) {
+  const bool cuda_memory =
+      gst_caps_features_contains(gst_caps_get_features(common, 0), GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY);
+  // Our system-memory frames are tightly packed; GStreamer's default layout
+  // is the same for these formats at widths that are multiples of 8. Checked,
+  // not assumed. (CUDA frames are copied plane by plane into padded rows.)
+  if (!cuda_memory &&
+      GST_VIDEO_INFO_SIZE(&info) !=
+          static_cast<gsize>(la::video::frame_bytes(format, GST_VIDEO_INFO_WIDTH(&info), GST_VIDEO_INFO_HEIGHT(&info)))) {
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("frame layout of %" GST_PTR_FORMAT " is not tightly packed", common),
                       (nullptr));
     gst_caps_unref(common);
     return false;
   }
   GST_INFO_OBJECT(self, "output %" GST_PTR_FORMAT, common);
-  const bool ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(common));
+  st->cuda_frames.reset();  // the old pool's buffers go back to it as downstream releases them
+  bool ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(gst_caps_ref(common)));
+  if (ok && cuda_memory) {
+    try {
+      st->cuda_frames = std::make_unique<la::gst::CudaFramePool>(self->srcpad, common, st->cuda_context, st->device);
+      GST_INFO_OBJECT(self, "frames from %s GstCudaBufferPool",
+                      st->cuda_frames->downstream_pool() ? "downstream's" : "our own");
+    } catch (const std::exception& e) {
+      GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("CUDA memory output: %s", e.what()), ("%" GST_PTR_FORMAT, common));
+      ok = false;
+    }
+  }
   gst_caps_unref(common);
   if (!ok) return false;
   if (st->stream) {
-    st->stream->set_format(format);
+    st->stream->set_format(format, cuda_memory);
   } else {
-    st->stream = std::make_unique<la::elements::VaeDecodeStream>(st->vae, format, st->online);
+    st->stream = std::make_unique<la::elements::VaeDecodeStream>(st->vae, format, st->online, cuda_memory);
   }
   return true;
 }
@@ -348,9 +384,23 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
   }
 }
 
+// Shares our CUDA context with neighbours that ask (gst.cuda.context).
+bool context_query(GstLaVaeDecode* self, GstQuery* query) {
+  GstCudaContext* context = nullptr;
+  {
+    std::lock_guard<std::mutex> g(self->st->lock);
+    if (self->st->cuda_context) context = static_cast<GstCudaContext*>(gst_object_ref(self->st->cuda_context));
+  }
+  if (!context) return false;
+  const bool answered = gst_cuda_handle_context_query(GST_ELEMENT(self), query, context);
+  gst_object_unref(context);
+  return answered;
+}
+
 gboolean sink_query(GstPad* pad, GstObject* parent, GstQuery* query) {
   if (GST_QUERY_TYPE(query) == GST_QUERY_ACCEPT_CAPS)
     return la::gst::accept_fixed_caps_of(query, la::gst::kLatentMediaType);
+  if (GST_QUERY_TYPE(query) == GST_QUERY_CONTEXT && context_query(LA_VAE_DECODE(parent), query)) return TRUE;
   return gst_pad_query_default(pad, parent, query);
 }
 
@@ -384,10 +434,14 @@ gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
       GstCaps* caps;
       {
         std::lock_guard<std::mutex> g(self->st->lock);
-        caps = self->st->have_shape ? output_caps(self->st->shape) : gst_pad_get_pad_template_caps(pad);
+        caps = self->st->have_shape ? output_caps(self->st->shape, self->st->cuda_context != nullptr)
+                                    : gst_pad_get_pad_template_caps(pad);
       }
       return la::gst::answer_caps_query(query, caps);
     }
+    case GST_QUERY_CONTEXT:
+      if (context_query(self, query)) return TRUE;
+      return gst_pad_query_default(pad, parent, query);
     default:
       return gst_pad_query_default(pad, parent, query);
   }
@@ -448,10 +502,22 @@ bool load_vae(GstLaVaeDecode* self) {
   }
   GST_INFO_OBJECT(self, "VAE %s on %s (%s), %" G_GINT64_FORMAT " latent channels", path.c_str(), device.str().c_str(),
                   c10::toString(dtype), vae->config().z_dim);
+  GstCudaContext* cuda_context = nullptr;
+  if (device.is_cuda()) {
+    try {
+      cuda_context = la::gst::primary_cuda_context(device.index());
+      la::gst::announce_cuda_context(GST_ELEMENT(self), cuda_context);
+    } catch (const std::exception& e) {
+      GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS, ("no memory:CUDAMemory output, frames go to system memory: %s",
+                                                     e.what()),
+                          ("decoding still runs on %s", device.str().c_str()));
+    }
+  }
   std::lock_guard<std::mutex> g(st->lock);
   st->vae = std::move(vae);
   st->vae_path = path;
   st->device = device;
+  st->cuda_context = cuda_context;
   return true;
 }
 
@@ -481,12 +547,15 @@ static GstStateChangeReturn gst_la_vae_decode_change_state(GstElement* element, 
       // The streaming thread has stopped.
       std::lock_guard<std::mutex> g(st->lock);
       st->stream.reset();
+      st->cuda_frames.reset();
       st->have_shape = false;
       break;
     }
     case GST_STATE_CHANGE_READY_TO_NULL: {
       std::lock_guard<std::mutex> g(st->lock);
       st->vae.reset();
+      if (st->cuda_context) gst_object_unref(st->cuda_context);
+      st->cuda_context = nullptr;
       break;
     }
     default:

@@ -84,6 +84,7 @@ struct State {
   std::unique_ptr<la::elements::AvatarGenerator> generator;
   la::gst::FeaturesShape features;
   bool have_caps = false;
+  bool tensor_memory_out = false;  // negotiated memory:LiveAvatarTensor: latents stay on the device
   bool discont = true;
   uint64_t blocks_out = 0;
 };
@@ -296,7 +297,17 @@ bool set_sink_caps(GstLaGen* self, GstCaps* caps) {
   }
   st->features = f;
   st->have_caps = true;
-  GstCaps* out = la::gst::latent_caps(output_shape(st));
+  GstCaps* out = la::gst::pick_caps_with_peer(
+      self->srcpad, la::gst::offer_with_tensor_memory(la::gst::latent_caps(output_shape(st)), st->device.is_cuda()));
+  if (!out) {
+    const la::gst::LatentShape shape = output_shape(st);
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("downstream takes no %s caps of %dx%d latents (%s)",
+                                                la::gst::kLatentMediaType, shape.width, shape.height,
+                                                la::gst::caps_dtype_name(shape.dtype)),
+                      ("is the decoder's VAE the one of this checkpoint?"));
+    return false;
+  }
+  st->tensor_memory_out = la::gst::has_tensor_memory_feature(out);
   const bool ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(out));
   gst_caps_unref(out);
   return ok;
@@ -329,7 +340,9 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
     return GST_FLOW_ERROR;
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  GstBuffer* out = la::gst::buffer_new_from_tensor(latents);
+  // Tensor memory: the block stays on the DiT's device (zero-copy on a GPU).
+  // System memory: it comes to the host.
+  GstBuffer* out = la::gst::buffer_new_from_tensor(st->tensor_memory_out ? latents : latents.cpu());
   GST_BUFFER_PTS(out) = GST_BUFFER_PTS(buffer);
   GST_BUFFER_DURATION(out) = GST_BUFFER_DURATION_IS_VALID(buffer) ? GST_BUFFER_DURATION(buffer) : kBlockDuration;
   GST_BUFFER_OFFSET(out) = st->blocks_out;
@@ -397,7 +410,9 @@ gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
       GstCaps* caps;
       {
         std::lock_guard<std::mutex> g(st->lock);  // queries come from any thread
-        caps = st->models.dit && st->width ? la::gst::latent_caps(output_shape(st)) : gst_pad_get_pad_template_caps(pad);
+        caps = st->models.dit && st->width ? la::gst::offer_with_tensor_memory(la::gst::latent_caps(output_shape(st)),
+                                                                              st->device.is_cuda())
+                                           : gst_pad_get_pad_template_caps(pad);
       }
       return la::gst::answer_caps_query(query, caps);
     }

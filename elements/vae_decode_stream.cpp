@@ -7,8 +7,9 @@
 
 namespace la::elements {
 
-VaeDecodeStream::VaeDecodeStream(std::shared_ptr<const models::WanVae> vae, video::PixelFormat format, bool online)
-    : vae_(std::move(vae)), format_(format), online_(online) {}
+VaeDecodeStream::VaeDecodeStream(std::shared_ptr<const models::WanVae> vae, video::PixelFormat format, bool online,
+                                 bool pixels_on_device)
+    : vae_(std::move(vae)), format_(format), online_(online), pixels_on_device_(pixels_on_device) {}
 
 std::vector<DecodedBlock> VaeDecodeStream::push(const at::Tensor& latents, uint64_t pts) {
   if (latents.dim() != 4 || latents.size(1) != 3)
@@ -44,9 +45,10 @@ std::vector<DecodedBlock> VaeDecodeStream::decode(const std::vector<at::Tensor>&
   if (video.size(1) != kFramesPerLatentBlock * static_cast<int64_t>(blocks.size()))
     throw std::logic_error("the primed VAE gave " + std::to_string(video.size(1)) + " frames for " +
                            std::to_string(blocks.size()) + " blocks");
-  // System-memory output: frames come to the host here. (The CUDA-memory path
-  // will write into GstCudaMemory on the device instead.)
-  const at::Tensor pixels = video::to_pixels(video, format_).to(at::kCPU).contiguous();
+  // System-memory output: the frames come to the host here. CUDA-memory
+  // output: they stay on the device and are copied into GstCudaMemory there.
+  at::Tensor pixels = video::to_pixels(video, format_);
+  pixels = (pixels_on_device_ ? pixels : pixels.to(at::kCPU)).contiguous();
   std::vector<DecodedBlock> out;
   for (size_t b = 0; b < blocks.size(); ++b) {
     const auto first = static_cast<int64_t>(b) * kFramesPerLatentBlock;

@@ -32,12 +32,16 @@ constexpr int64_t kFramesPerLatentBlock = 12;
 
 struct DecodedBlock {
   uint64_t pts;       // the latent block's timestamp, passed through
-  at::Tensor pixels;  // uint8 [12, frame_bytes] on the CPU, one tightly packed frame per row
+  at::Tensor pixels;  // uint8 [12, frame_bytes], one tightly packed frame per row, on the
+                      // CPU or (pixels_on_device) on the VAE's device
 };
 
 class VaeDecodeStream {
  public:
-  VaeDecodeStream(std::shared_ptr<const models::WanVae> vae, video::PixelFormat format, bool online);
+  // pixels_on_device: frames stay on the VAE's device (for GstCudaMemory
+  // output) instead of coming to the host.
+  VaeDecodeStream(std::shared_ptr<const models::WanVae> vae, video::PixelFormat format, bool online,
+                  bool pixels_on_device = false);
 
   // latents [z,3,h,w] of any float dtype and device. Throws
   // std::invalid_argument on bad shapes.
@@ -49,7 +53,10 @@ class VaeDecodeStream {
 
   // Output format for the next blocks (downstream renegotiated); the decoder
   // stream goes on.
-  void set_format(video::PixelFormat format) { format_ = format; }
+  void set_format(video::PixelFormat format, bool pixels_on_device = false) {
+    format_ = format;
+    pixels_on_device_ = pixels_on_device;
+  }
   bool online() const { return online_; }
   size_t pending_blocks() const { return kept_.size(); }
 
@@ -59,6 +66,7 @@ class VaeDecodeStream {
   std::shared_ptr<const models::WanVae> vae_;
   video::PixelFormat format_;
   bool online_;
+  bool pixels_on_device_;
   models::WanVaeDecodeState state_;
   std::vector<at::Tensor> kept_;  // offline: latents until finish()
   std::vector<uint64_t> kept_pts_;

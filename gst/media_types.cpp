@@ -53,6 +53,20 @@ GstCaps* latent_caps(const LatentShape& shape) {
                              shape.width, "dtype", G_TYPE_STRING, caps_dtype_name(shape.dtype), nullptr);
 }
 
+GstCaps* offer_with_tensor_memory(GstCaps* plain, bool prefer_tensor_memory) {
+  GstCaps* tensor = gst_caps_copy(plain);
+  gst_caps_set_features(tensor, 0, gst_caps_features_new(kTensorMemoryFeature, nullptr));
+  GstCaps* first = prefer_tensor_memory ? tensor : plain;
+  GstCaps* second = prefer_tensor_memory ? plain : tensor;
+  return gst_caps_merge(first, second);  // keeps the order; takes both
+}
+
+bool has_tensor_memory_feature(const GstCaps* caps) {
+  if (!caps || gst_caps_get_size(caps) == 0) return false;
+  GstCapsFeatures* f = gst_caps_get_features(caps, 0);
+  return f && gst_caps_features_contains(f, kTensorMemoryFeature);
+}
+
 bool parse_features_caps(const GstCaps* caps, FeaturesShape* shape, std::string* why) {
   const GstStructure* s = single_structure(caps, kFeaturesMediaType, why);
   if (!s) return false;

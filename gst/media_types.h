@@ -22,15 +22,27 @@ namespace la::gst {
 inline constexpr const char* kFeaturesMediaType = "application/x-liveavatar-features";
 inline constexpr const char* kLatentMediaType = "application/x-liveavatar-latent";
 
+// Blocks between our elements may carry the caps feature below: the buffer's
+// memory is then a tensor memory (gst/tensor_memory.h) that may hold a CUDA
+// tensor, which a CPU element must not map. Producers on a GPU prefer it, so
+// features and latents stay on the device, zero-copy (DESIGN §4); plain caps
+// (system memory) remain for any other neighbour.
+inline constexpr const char* kTensorMemoryFeature = "memory:LiveAvatarTensor";
+
 // Pad template strings: what any element producing or consuming the type may
-// carry. Elements narrow them to the loaded model's sizes.
+// carry, with and without the tensor-memory feature. Elements narrow them to
+// the loaded model's sizes.
+#define LA_FEATURES_CAPS_FIELDS                                                         \
+  "layers=(int)[1,2147483647], channels=(int)[1,2147483647], frames=(int)12, dtype=(string)float32"
 #define LA_FEATURES_CAPS_TEMPLATE                                                            \
-  "application/x-liveavatar-features, layers=(int)[1,2147483647], channels=(int)[1,2147483647], " \
-  "frames=(int)12, dtype=(string)float32"
-#define LA_LATENT_CAPS_TEMPLATE                                                        \
-  "application/x-liveavatar-latent, channels=(int)16, frames=(int)3, "                 \
-  "latent-height=(int)[1,268435455], latent-width=(int)[1,268435455], " \
+  "application/x-liveavatar-features, " LA_FEATURES_CAPS_FIELDS "; "                           \
+  "application/x-liveavatar-features(memory:LiveAvatarTensor), " LA_FEATURES_CAPS_FIELDS
+#define LA_LATENT_CAPS_FIELDS                                                                     \
+  "channels=(int)16, frames=(int)3, latent-height=(int)[1,268435455], latent-width=(int)[1,268435455], " \
   "dtype=(string){float32,bfloat16}"
+#define LA_LATENT_CAPS_TEMPLATE                                                      \
+  "application/x-liveavatar-latent, " LA_LATENT_CAPS_FIELDS "; "                     \
+  "application/x-liveavatar-latent(memory:LiveAvatarTensor), " LA_LATENT_CAPS_FIELDS
 
 struct FeaturesShape {
   int layers = 0, channels = 0, frames = 0;  // dtype is always float32
@@ -53,9 +65,15 @@ struct LatentShape {
 // "float32" / "bfloat16"; throws std::invalid_argument for other dtypes.
 const char* caps_dtype_name(at::ScalarType dtype);
 
-// Fixed caps for one shape (full ownership to the caller).
+// Fixed caps for one shape (full ownership to the caller), system memory.
 GstCaps* features_caps(const FeaturesShape& shape);
 GstCaps* latent_caps(const LatentShape& shape);
+
+// What a producer offers for fixed system-memory caps `plain` (taken): the
+// same caps with and without the tensor-memory feature, the feature first
+// when `prefer_tensor_memory` (the producer's tensors live on a GPU).
+GstCaps* offer_with_tensor_memory(GstCaps* plain, bool prefer_tensor_memory);
+bool has_tensor_memory_feature(const GstCaps* caps);
 
 // Reads fixed caps of the type. Returns false with `why` naming the missing
 // or malformed field ("field latent-width is missing", ...).

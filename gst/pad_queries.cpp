@@ -23,6 +23,18 @@ gboolean accept_fixed_caps_of(GstQuery* query, const char* media_type) {
   return TRUE;
 }
 
+GstCaps* pick_caps_with_peer(GstPad* srcpad, GstCaps* offer) {
+  GstCaps* theirs = gst_pad_peer_query_caps(srcpad, offer);
+  GstCaps* common = gst_caps_intersect_full(offer, theirs, GST_CAPS_INTERSECT_FIRST);
+  gst_caps_unref(theirs);
+  gst_caps_unref(offer);
+  if (gst_caps_is_empty(common)) {
+    gst_caps_unref(common);
+    return nullptr;
+  }
+  return gst_caps_fixate(common);
+}
+
 void add_latency(GstQuery* query, GstClockTime ours) {
   gboolean live;
   GstClockTime min, max;

@@ -13,6 +13,11 @@ gboolean answer_caps_query(GstQuery* query, GstCaps* caps);
 // default check would refuse them with a bare not-negotiated).
 gboolean accept_fixed_caps_of(GstQuery* query, const char* media_type);
 
+// Caps for a producer to push on `srcpad`: the first of `offer` (taken, in
+// our order of preference) that the peer takes, fixated; nullptr when the
+// peer takes none of them. An unlinked pad takes the first.
+GstCaps* pick_caps_with_peer(GstPad* srcpad, GstCaps* offer);
+
 // Adds `ours` to an answered LATENCY query's minimum and (when bounded) maximum.
 void add_latency(GstQuery* query, GstClockTime ours);
 

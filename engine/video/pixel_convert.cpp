@@ -68,4 +68,26 @@ at::Tensor to_pixels(const at::Tensor& video, PixelFormat format) {
   return at::cat({y8, uv}, 1);
 }
 
+std::vector<at::Tensor> packed_planes(const at::Tensor& packed, PixelFormat format, int64_t width, int64_t height) {
+  if (packed.dim() != 1 || packed.numel() != frame_bytes(format, width, height))
+    throw std::invalid_argument("a packed " + std::string(pixel_format_name(format)) + " frame of " +
+                                std::to_string(width) + "x" + std::to_string(height) + " is " +
+                                std::to_string(frame_bytes(format, width, height)) + " bytes in one dimension");
+  switch (format) {
+    case PixelFormat::kRGB: return {packed.view({height, width * 3})};
+    case PixelFormat::kRGBA: return {packed.view({height, width * 4})};
+    case PixelFormat::kI420: {
+      const int64_t luma = width * height, chroma = (width / 2) * (height / 2);
+      return {packed.slice(0, 0, luma).view({height, width}),
+              packed.slice(0, luma, luma + chroma).view({height / 2, width / 2}),
+              packed.slice(0, luma + chroma).view({height / 2, width / 2})};
+    }
+    case PixelFormat::kNV12: {
+      const int64_t luma = width * height;
+      return {packed.slice(0, 0, luma).view({height, width}), packed.slice(0, luma).view({height / 2, width})};
+    }
+  }
+  return {};
+}
+
 }  // namespace la::video

@@ -11,6 +11,7 @@
 
 #include <ATen/core/Tensor.h>
 #include <string>
+#include <vector>
 
 namespace la::video {
 
@@ -26,5 +27,11 @@ int64_t frame_bytes(PixelFormat f, int64_t width, int64_t height);
 // each row one tightly packed frame: RGB/RGBA interleaved, I420 planes Y,U,V,
 // NV12 plane Y then interleaved UV.
 at::Tensor to_pixels(const at::Tensor& video, PixelFormat format);
+
+// The planes of one tightly packed frame `packed` (uint8 [frame_bytes], as a
+// row of to_pixels()) as views [rows, row_bytes], in GStreamer's plane order:
+// RGB/RGBA one plane; I420 Y, U, V; NV12 Y, UV. For writing a frame into
+// memory whose planes have other strides (GstCudaMemory pads its rows).
+std::vector<at::Tensor> packed_planes(const at::Tensor& packed, PixelFormat format, int64_t width, int64_t height);
 
 }  // namespace la::video

@@ -4,13 +4,16 @@
 
 #include <ATen/ATen.h>
 #include <atomic>
+#include <cstring>
 #include <thread>
 
 #include "engine/runtime/cuda_runtime_info.h"
 #include "gst/device.h"
 #include "gst/media_types.h"
 #include "gst/model_cache.h"
+#include "gst/pad_queries.h"
 #include "gst/tensor_memory.h"
+#include "gst/video_frame_copy.h"
 #include "tests/gst/gst_test_util.h"
 
 using namespace la;
@@ -206,6 +209,89 @@ TEST(MediaTypes, CapsRoundTripAndFieldErrors) {
   EXPECT_FALSE(gst::parse_latent_caps(caps, &back, &why));
   EXPECT_EQ(why, "media type is video/x-raw, expected application/x-liveavatar-latent");
   gst_caps_unref(caps);
+}
+
+TEST(MediaTypes, TensorMemoryIsOfferedFirstOnlyOnTheGpu) {
+  test::ensure_gst();
+  const gst::LatentShape l{16, 3, 4, 4, at::kFloat};
+  for (bool gpu : {false, true}) {
+    GstCaps* offer = gst::offer_with_tensor_memory(gst::latent_caps(l), gpu);
+    ASSERT_EQ(gst_caps_get_size(offer), 2u);
+    GstCaps* first = gst_caps_copy_nth(offer, 0);
+    EXPECT_EQ(gst::has_tensor_memory_feature(first), gpu);
+    GstCaps* tmpl = gst_caps_from_string(LA_LATENT_CAPS_TEMPLATE);
+    EXPECT_TRUE(gst_caps_is_subset(offer, tmpl)) << "both variants fit the template";
+    gst_caps_unref(tmpl);
+    gst_caps_unref(first);
+
+    // A peer that takes only the other variant gets it; a peer that takes none, nothing.
+    GstPad* src = gst_pad_new("src", GST_PAD_SRC);
+    GstPad* sink = gst_pad_new("sink", GST_PAD_SINK);
+    GstCaps* only = gst_caps_copy_nth(offer, 1);
+    gst_pad_use_fixed_caps(sink);
+    gst_pad_set_query_function(sink, [](GstPad* pad, GstObject*, GstQuery* q) -> gboolean {
+      if (GST_QUERY_TYPE(q) != GST_QUERY_CAPS) return FALSE;
+      auto* caps = static_cast<GstCaps*>(g_object_get_data(G_OBJECT(pad), "only"));
+      return gst::answer_caps_query(q, gst_caps_ref(caps));
+    });
+    g_object_set_data_full(G_OBJECT(sink), "only", gst_caps_ref(only), reinterpret_cast<GDestroyNotify>(gst_caps_unref));
+    ASSERT_EQ(gst_pad_link(src, sink), GST_PAD_LINK_OK);
+    GstCaps* picked = gst::pick_caps_with_peer(src, gst_caps_ref(offer));
+    ASSERT_TRUE(picked);
+    EXPECT_TRUE(gst_caps_is_equal(picked, only));
+    EXPECT_EQ(gst::has_tensor_memory_feature(picked), !gpu);
+    gst_caps_unref(picked);
+    GstCaps* other = gst_caps_from_string("application/x-liveavatar-latent, channels=16, frames=3, latent-height=8, "
+                                          "latent-width=8, dtype=float32");
+    EXPECT_EQ(gst::pick_caps_with_peer(src, other), nullptr) << "another size is not taken";
+    gst_caps_unref(only);
+    gst_caps_unref(offer);
+    gst_object_unref(src);
+    gst_object_unref(sink);
+  }
+}
+
+TEST(VideoFrameCopy, PackedFramesLandInPaddedPlanes) {
+  test::ensure_gst();
+  const int w = 24, h = 10;
+  for (const char* name : {"RGBA", "RGB", "I420", "NV12"}) {
+    const auto format = video::pixel_format_from_name(name);
+    const at::Tensor packed = (at::arange(video::frame_bytes(format, w, h), at::kLong) % 251).to(at::kByte);
+    // Rows padded and 64-byte aligned, as GstCudaMemory's pitched planes are.
+    GstVideoInfo padded;
+    gst_video_info_set_format(&padded, gst_video_format_from_string(name), w, h);
+    GstVideoAlignment align;
+    gst_video_alignment_reset(&align);
+    align.padding_right = 8;
+    align.padding_bottom = 2;
+    for (unsigned& a : align.stride_align) a = 63;
+    ASSERT_TRUE(gst_video_info_align(&padded, &align));
+    ASSERT_GT(GST_VIDEO_INFO_PLANE_STRIDE(&padded, 0), w * (format == video::PixelFormat::kRGBA ? 4 : 1));
+    GstBuffer* buffer = gst_buffer_new_and_alloc(GST_VIDEO_INFO_SIZE(&padded));
+    gst_buffer_memset(buffer, 0, 0xEE, GST_VIDEO_INFO_SIZE(&padded));
+    GstVideoFrame frame;
+    ASSERT_TRUE(gst_video_frame_map(&frame, &padded, buffer, GST_MAP_READWRITE));
+    gst::copy_packed_frame(packed, format, &frame);
+
+    // Read back through GStreamer's own copy into a tightly packed frame.
+    GstVideoInfo tight;
+    gst_video_info_set_format(&tight, gst_video_format_from_string(name), w, h);
+    ASSERT_EQ(GST_VIDEO_INFO_SIZE(&tight), static_cast<gsize>(packed.numel()));
+    GstBuffer* out = gst_buffer_new_and_alloc(GST_VIDEO_INFO_SIZE(&tight));
+    GstVideoFrame tight_frame;
+    ASSERT_TRUE(gst_video_frame_map(&tight_frame, &tight, out, GST_MAP_WRITE));
+    ASSERT_TRUE(gst_video_frame_copy(&tight_frame, &frame));
+    gst_video_frame_unmap(&tight_frame);
+    const std::string other = std::string(name) == "NV12" ? "I420" : "NV12";
+    EXPECT_THROW(gst::copy_packed_frame(packed, video::pixel_format_from_name(other), &frame), std::invalid_argument);
+    gst_video_frame_unmap(&frame);
+    GstMapInfo map;
+    ASSERT_TRUE(gst_buffer_map(out, &map, GST_MAP_READ));
+    EXPECT_EQ(std::memcmp(map.data, packed.data_ptr(), map.size), 0) << name;
+    gst_buffer_unmap(out, &map);
+    gst_buffer_unref(out);
+    gst_buffer_unref(buffer);
+  }
 }
 
 TEST(Device, MinusOneIsTheCpuAndMissingGpusAreNamed) {

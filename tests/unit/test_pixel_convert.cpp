@@ -76,3 +76,23 @@ TEST(PixelConvert, FormatNames) {
   EXPECT_STREQ(pixel_format_name(PixelFormat::kRGBA), "RGBA");
   EXPECT_THROW(pixel_format_from_name("YUY2"), std::invalid_argument);
 }
+
+TEST(PixelConvert, PackedPlanesViewEveryByteOnceInPlaneOrder) {
+  const int64_t w = 8, h = 4;
+  for (PixelFormat f : {PixelFormat::kRGB, PixelFormat::kRGBA, PixelFormat::kI420, PixelFormat::kNV12}) {
+    const at::Tensor packed = at::arange(frame_bytes(f, w, h), at::kLong).to(at::kByte);
+    const std::vector<at::Tensor> planes = packed_planes(packed, f, w, h);
+    ASSERT_EQ(planes.size(), f == PixelFormat::kI420 ? 3u : f == PixelFormat::kNV12 ? 2u : 1u) << pixel_format_name(f);
+    std::vector<at::Tensor> flat;
+    for (const at::Tensor& p : planes) {
+      EXPECT_TRUE(p.is_alias_of(packed)) << pixel_format_name(f);  // views, not copies
+      flat.push_back(p.reshape({-1}));
+    }
+    EXPECT_TRUE(at::equal(at::cat(flat), packed)) << pixel_format_name(f);
+  }
+  const auto i420 = packed_planes(at::zeros({frame_bytes(PixelFormat::kI420, w, h)}, at::kByte), PixelFormat::kI420, w, h);
+  EXPECT_EQ(i420[1].sizes(), at::IntArrayRef({h / 2, w / 2}));
+  const auto nv12 = packed_planes(at::zeros({frame_bytes(PixelFormat::kNV12, w, h)}, at::kByte), PixelFormat::kNV12, w, h);
+  EXPECT_EQ(nv12[1].sizes(), at::IntArrayRef({h / 2, w}));
+  EXPECT_THROW(packed_planes(at::zeros({10}, at::kByte), PixelFormat::kRGB, w, h), std::invalid_argument);
+}
