@@ -256,7 +256,7 @@ bool negotiate_output(GstLaVaeDecode* self, const la::gst::LatentShape& shape) {
   }
   GST_INFO_OBJECT(self, "output %" GST_PTR_FORMAT, common);
   st->cuda_frames.reset();  // the old pool's buffers go back to it as downstream releases them
-  bool ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(gst_caps_ref(common)));
+  bool ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(common));
   if (ok && cuda_memory) {
     try {
       st->cuda_frames = std::make_unique<la::gst::CudaFramePool>(self->srcpad, common, st->cuda_context, st->device);
