@@ -196,12 +196,15 @@ static void gst_la_bin_init(GstLaBin* self) {
   gst_bin_add_many(bin, convert, resample, filter, self->features, self->gen, queue, self->decode, nullptr);
   gst_element_link_many(convert, resample, filter, self->features, self->gen, queue, self->decode, nullptr);
 
+  // The class's own templates (owned by the class): gst_static_pad_template_get
+  // would make a new floating template per instance that nothing releases.
+  GstElementClass* klass = GST_ELEMENT_GET_CLASS(self);
   GstPad* sink = gst_element_get_static_pad(convert, "sink");
   gst_element_add_pad(GST_ELEMENT(self), gst_ghost_pad_new_from_template(
-                                             "sink", sink, gst_static_pad_template_get(&sink_template)));
+                                             "sink", sink, gst_element_class_get_pad_template(klass, "sink")));
   gst_object_unref(sink);
   GstPad* src = gst_element_get_static_pad(self->decode, "src");
-  gst_element_add_pad(GST_ELEMENT(self),
-                      gst_ghost_pad_new_from_template("src", src, gst_static_pad_template_get(&src_template)));
+  gst_element_add_pad(GST_ELEMENT(self), gst_ghost_pad_new_from_template(
+                                             "src", src, gst_element_class_get_pad_template(klass, "src")));
   gst_object_unref(src);
 }
