@@ -43,6 +43,8 @@ GstCudaContext* primary_cuda_context(int device_index) {
   if (!gst_cuda_load_library())
     throw std::runtime_error("GStreamer's CUDA library cannot load the CUDA driver (libcuda.so.1)");
   gst_cuda_memory_init_once();
+  // LibTorch has normally initialised the driver already; cuInit is idempotent.
+  if (!gst_cuda_result(CuInit(0))) throw std::runtime_error("cuInit failed: the CUDA driver is not usable");
   CUdevice device = 0;
   if (!gst_cuda_result(CuDeviceGet(&device, device_index)))
     throw std::runtime_error("the CUDA driver has no device " + std::to_string(device_index));
