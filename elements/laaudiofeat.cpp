@@ -250,18 +250,7 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
       // The blocks so far belong to the old segment.
       drain(self);
       start_utterance(st);
-      const GstSegment* segment;
-      gst_event_parse_segment(event, &segment);
-      if (segment->format == GST_FORMAT_TIME) {
-        gst_segment_copy_into(segment, &st->segment);
-      } else {
-        // Blocks are timed by counting samples: without time upstream, from 0.
-        GST_INFO_OBJECT(self, "%s segment upstream: timestamps start at 0", gst_format_get_name(segment->format));
-        gst_segment_init(&st->segment, GST_FORMAT_TIME);
-        gst_event_unref(event);
-        event = gst_event_new_segment(&st->segment);
-      }
-      return gst_pad_push_event(self->srcpad, event);
+      return gst_pad_push_event(self->srcpad, la::gst::time_segment_event(GST_OBJECT(self), event, &st->segment));
     }
     case GST_EVENT_EOS:
       drain(self);

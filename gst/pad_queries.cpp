@@ -35,6 +35,19 @@ GstCaps* pick_caps_with_peer(GstPad* srcpad, GstCaps* offer) {
   return gst_caps_fixate(common);
 }
 
+GstEvent* time_segment_event(GstObject* element, GstEvent* event, GstSegment* segment) {
+  const GstSegment* upstream;
+  gst_event_parse_segment(event, &upstream);
+  if (upstream->format == GST_FORMAT_TIME) {
+    gst_segment_copy_into(upstream, segment);
+    return event;
+  }
+  GST_INFO_OBJECT(element, "%s segment upstream: timestamps start at 0", gst_format_get_name(upstream->format));
+  gst_segment_init(segment, GST_FORMAT_TIME);
+  gst_event_unref(event);
+  return gst_event_new_segment(segment);
+}
+
 void add_latency(GstQuery* query, GstClockTime ours) {
   gboolean live;
   GstClockTime min, max;

@@ -1,4 +1,4 @@
-// Query answers every element of the plugin gives the same way.
+// Query and event answers every element of the plugin gives the same way.
 #pragma once
 
 #include <gst/gst.h>
@@ -17,6 +17,12 @@ gboolean accept_fixed_caps_of(GstQuery* query, const char* media_type);
 // our order of preference) that the peer takes, fixated; nullptr when the
 // peer takes none of them. An unlinked pad takes the first.
 GstCaps* pick_caps_with_peer(GstPad* srcpad, GstCaps* offer);
+
+// A SEGMENT event from upstream (taken) -> the event to push downstream, with
+// the segment kept in `segment`: a TIME segment as it is; any other format is
+// replaced by a TIME segment from 0 (our blocks are timed by counting, so
+// without time upstream the stream starts at 0).
+GstEvent* time_segment_event(GstObject* element, GstEvent* event, GstSegment* segment);
 
 // Adds `ours` to an answered LATENCY query's minimum and (when bounded) maximum.
 void add_latency(GstQuery* query, GstClockTime ours);
