@@ -4,11 +4,12 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${LA_BUILD_DIR:-$root/build}"
-export PATH="${CUDA_HOME:-/usr/local/cuda}/bin:$PATH"  # nvcc
 # Let ccache hit across clones in other directories (CI builds a fresh clone).
 export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=true
 if [[ ! -f "$build/build.ninja" ]]; then
-  meson setup "$build" "$root" -Dcudatoolkit_dir="${CUDA_HOME:-/usr/local/cuda}" ${LA_MESON_ARGS:-}
+  # The CUDA runtime and NCCL come from the torch wheel (meson_options.txt:
+  # cudart_from); LA_MESON_ARGS="-Dcudart_from=toolkit -Dcudatoolkit_dir=..." uses a toolkit.
+  meson setup "$build" "$root" ${LA_MESON_ARGS:-}
 fi
 # Two cores and LibTorch's headers: one compile job per core is the most that fits.
 meson compile -C "$build" -j "${LA_JOBS:-$(nproc)}"

@@ -3,7 +3,8 @@
 # Debian packages with apt-get, and the pinned torch wheel (LibTorch) into a
 # virtual environment outside the source tree, reused across clones:
 #   ${LA_TORCH_VENV:-~/.cache/gst-liveavatar/torch-<version>}
-# The CUDA 13 toolkit with NCCL is expected under ${CUDA_HOME:-/usr/local/cuda}.
+# No CUDA toolkit is needed: the torch wheel brings the CUDA runtime and NCCL
+# (headers and libraries, nvidia-* packages), and the build uses those.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 torch_version="$(cat "$here/torch-version")"
@@ -28,17 +29,25 @@ if ((${#missing[@]})); then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-cuda="${CUDA_HOME:-/usr/local/cuda}"
-if [[ ! -x "$cuda/bin/nvcc" || ! -f "$cuda/include/nccl.h" ]]; then
-  echo "deps: the CUDA 13 toolkit with NCCL is needed under $cuda (nvcc, include/nccl.h)." >&2
-  echo "      Install NVIDIA's cuda-toolkit-13-0 and libnccl-dev, or set CUDA_HOME." >&2
-  exit 1
-fi
-
 if [[ ! -f "$venv/.torch-$torch_version-ok" ]]; then
   echo "deps: installing torch==$torch_version into $venv (about 3 GB, once)"
   # A system python3 without ensurepip needs python3-venv; pyenv pythons have it.
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "torch==$torch_version" numpy safetensors
   touch "$venv/.torch-$torch_version-ok"
+fi
+
+# The reference's libraries for the cross-checks against it, at its pins
+# (requirements.txt): transformers and tokenizers for the prompt tokenizer
+# (tests/unit/hf_umt5_tokenize.py), with sentencepiece and protobuf for
+# transformers' spiece.model converter and regex for the cleaning; peft (with
+# accelerate) for the LoRA merge (tests/unit/peft_lora_merge.py). The marker
+# holds the list, so a venv made before (or with other pins) gets them.
+py_extras="transformers==4.51.3 tokenizers==0.21.4 sentencepiece==0.2.0 protobuf==5.29.5 regex==2026.11.19"
+py_extras+=" peft==0.17.1 accelerate==1.15.0"
+if [[ "$(cat "$venv/.extras-ok" 2>/dev/null)" != "$py_extras" ]]; then
+  echo "deps: installing $py_extras into $venv"
+  # shellcheck disable=SC2086  # one word per package
+  "$venv/bin/pip" install -q --disable-pip-version-check $py_extras
+  echo "$py_extras" >"$venv/.extras-ok"
 fi

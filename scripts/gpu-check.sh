@@ -59,13 +59,21 @@ log "python3 $py: torch $torch_ver (CUDA $torch_cuda), cuda available: $cuda_ok,
   || die "$torch_dir has no LibTorch headers/libraries (include/ATen/ATen.h, lib/libtorch_cpu.so)"
 [[ $cuda_ok == True ]] || log "WARNING: torch sees no CUDA device: GPU tests will skip"
 
-# --- CUDA toolkit and NCCL ------------------------------------------------------------------
+# --- CUDA runtime and NCCL -----------------------------------------------------------------
+# As on every machine: the ones PyTorch's own wheel brought (nvidia/cu*/ and nvidia/nccl/ beside
+# torch), so the engine and libtorch_cuda share one cudart. A toolkit only when PyTorch has none.
+mapfile -t found < <("$py" "$root/scripts/find-torch.py" "$torch_dir" 2>>"$pre") || true
+if [[ -n ${found[4]:-} && -n ${found[6]:-} ]]; then
+  cuda_args=(-Dcudart_from=wheel)
+  log "CUDA runtime ${found[4]} and NCCL ${found[6]}: PyTorch's own (-Dcudart_from=wheel)"
+else
+# CUDA toolkit and NCCL ------------------------------------------------------------------
 nvcc_path=$(command -v nvcc || true)
 cuda=""
 for c in "${CUDA_HOME:-}" "${CUDA_PATH:-}" ${nvcc_path:+"$(dirname "$(dirname "$nvcc_path")")"} \
          ${nvcc_path:+"$(dirname "$(dirname "$(readlink -f "$nvcc_path")")")"} /usr/local/cuda \
          /usr/local/cuda-13* /opt/cuda /opt/nvidia/cuda "$torch_dir/../nvidia/cu13"; do
-  [[ -n $c && -x $c/bin/nvcc ]] || continue
+  [[ -n $c && -d $c ]] || continue
   for i in "$c/include" "$c/targets/x86_64-linux/include"; do
     [[ -f $i/cuda_runtime_api.h ]] && { cuda=$(cd "$c" && pwd); cuda_inc=$i; break 2; }
   done
@@ -77,8 +85,7 @@ for l in "$cuda/lib64" "$cuda/lib" "$cuda/targets/x86_64-linux/lib"; do
   compgen -G "$l/libcudart.so*" >/dev/null && { cuda_lib=$l; break; }
 done
 [[ -n $cuda_lib ]] || die "no libcudart.so* under $cuda/{lib64,lib,targets/x86_64-linux/lib}"
-export PATH="$cuda/bin:$PATH"
-log "CUDA toolkit: $cuda ($(nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')), headers $cuda_inc, libraries $cuda_lib"
+log "CUDA toolkit: $cuda, headers $cuda_inc, libraries $cuda_lib"
 
 nccl_inc="" nccl_lib=""
 for n in "${NCCL_HOME:-}" "$cuda" "$torch_dir/../nvidia/nccl" /usr /usr/local \
@@ -110,9 +117,11 @@ else  # assembled from symlinks: the toolkit's headers and libraries, NCCL's bes
     [[ -n $v ]] || die "no lib$l.so.* in $cuda_lib or $nccl_lib"
     ln -s "$v" "$cudadir/lib64/lib$l.so"
   done
-  ln -s "$cuda/bin" "$cudadir/bin"
 fi
-log "-Dcudatoolkit_dir=$cudadir"
+log "-Dcudart_from=toolkit -Dcudatoolkit_dir=$cudadir (PyTorch brought no CUDA runtime/NCCL of its own)"
+cuda_args=(-Dcudart_from=toolkit -Dcudatoolkit_dir="$cudadir")
+
+fi
 
 # --- Compiler, glibc ------------------------------------------------------------------------
 cxx=$(command -v c++ || command -v g++) || die "no C++ compiler (c++/g++) on PATH"
@@ -191,7 +200,7 @@ setup_log="$out/gpu-check-setup.log" compile_log="$out/gpu-check-compile.log"
 if [[ ! -f $build/build.ninja ]]; then
   log "meson setup $build"
   # shellcheck disable=SC2086
-  "${mesonc[@]}" setup "$build" "$root" -Dtorch_dir="$torch_dir" -Dcudatoolkit_dir="$cudadir" -Dbuildtype=release \
+  "${mesonc[@]}" setup "$build" "$root" -Dtorch_dir="$torch_dir" "${cuda_args[@]}" -Dbuildtype=release \
     ${LA_MESON_ARGS:-} >"$setup_log" 2>&1 || { tail -40 "$setup_log"; die "meson setup failed (log: $setup_log)"; }
   grep -E 'found: (YES|NO)|LibTorch|compiler for' "$setup_log" | sed 's/^/  /' || true
 else

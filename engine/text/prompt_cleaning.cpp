@@ -34,6 +34,11 @@ bool is_python_space(char32_t c) {
          c == 0x205F || c == 0x3000;
 }
 
+// The `regex` module's \s (Unicode White_Space), which the reference's
+// re.sub(r'\s+', ...) uses (`import regex as re`): Python's str.isspace()
+// without U+001C..U+001F, which only strip() removes.
+bool is_regex_space(char32_t c) { return is_python_space(c) && !(c >= 0x1C && c <= 0x1F); }
+
 // Code points Python's html.unescape drops when written as numeric references.
 bool dropped_code_point(uint64_t v) {
   return (v >= 0x1 && v <= 0x8) || v == 0xB || (v >= 0xE && v <= 0x1F) || v == 0x7F ||
@@ -107,12 +112,12 @@ std::string collapse_whitespace(const std::string& utf8) {
   std::u32string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
-    if (!is_python_space(s[i])) {
+    if (!is_regex_space(s[i])) {
       out.push_back(s[i]);
       continue;
     }
     out.push_back(' ');
-    while (i + 1 < s.size() && is_python_space(s[i + 1])) ++i;
+    while (i + 1 < s.size() && is_regex_space(s[i + 1])) ++i;
   }
   return utf8_encode(strip(out));
 }

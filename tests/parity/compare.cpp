@@ -10,6 +10,8 @@
 namespace la::test {
 namespace {
 
+thread_local Diff last;
+
 ::testing::AssertionResult check(const at::Tensor& got, const at::Tensor& ref, double limit,
                                  const std::string& label) {
   if (got.sizes() != ref.sizes())
@@ -17,6 +19,7 @@ namespace {
                                          << io::shape_string(ref.sizes());
   const at::Tensor d = (got.to(at::kDouble) - ref.to(at::kDouble)).abs();
   const double max_diff = d.numel() ? d.max().item<double>() : 0.0;
+  last = Diff{max_diff, 0, 0};
   std::printf("[parity] %s: max|d| = %.3g (limit %.3g)\n", label.c_str(), max_diff, limit);
   if (!(max_diff <= limit)) {
     std::ostringstream s;
@@ -47,11 +50,14 @@ namespace {
   const at::Tensor d = (got.to(at::kDouble) - ref.to(at::kDouble)).abs().flatten();
   const double mx = d.max().item<double>();
   const double q99 = at::quantile(d, 0.99).item<double>(), q50 = at::quantile(d, 0.5).item<double>();
+  last = Diff{mx, q99, q50};
   std::printf("[parity] %s: max|d| = %.3g, p99 = %.3g, median = %.3g (limits %.3g, %.3g, %.3g)\n", label.c_str(), mx,
               q99, q50, max_abs, p99, median);
   if (mx <= max_abs && q99 <= p99 && q50 <= median) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << label << ": max|d| " << mx << ", p99 " << q99 << ", median " << q50
                                        << " exceed " << max_abs << ", " << p99 << ", " << median;
 }
+
+Diff last_diff() { return last; }
 
 }  // namespace la::test

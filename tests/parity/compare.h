@@ -21,4 +21,11 @@ namespace la::test {
 ::testing::AssertionResult close_stats(const at::Tensor& got, const at::Tensor& ref, double max_abs, double p99,
                                        double median, const std::string& label);
 
+// What the last of the checks above measured (p99 and median: close_stats only),
+// for tests that record a figure the docs quote: RecordProperty("figure:KEY", ...).
+struct Diff {
+  double max_abs = 0, p99 = 0, median = 0;
+};
+Diff last_diff();
+
 }  // namespace la::test

@@ -10,6 +10,7 @@
 #include "engine/io/safetensors_file.h"
 #include "engine/io/weight_store.h"
 #include "engine/models/s2v_dit/audio_encoder.h"
+#include "tests/common/figure.h"
 #include "tests/parity/compare.h"
 #include "tests/parity/parity_dir.h"
 
@@ -50,25 +51,33 @@ TEST_F(AudioParity, CausalAudioEncoder) {
   const auto enc = models::CausalAudioEncoder::from_store(store, "", c, at::kCPU);
   EXPECT_TRUE(store.unused_keys().empty());
   int cases = 0;
+  double worst = 0;
   for (int k = 0; has("enc" + std::to_string(k) + ".features"); ++k, ++cases) {
     const std::string p = "enc" + std::to_string(k);
     const auto [global, local] = enc.forward(t(p + ".features"));
     EXPECT_TRUE(test::close_rel(global, t(p + ".out_global"), kRel, p + ".out_global"));
+    worst = std::max(worst, test::last_diff().max_abs);
     EXPECT_TRUE(test::close_rel(local, t(p + ".out_local"), kRel, p + ".out_local"));
+    worst = std::max(worst, test::last_diff().max_abs);
   }
+  la::test::record_doc_figure("audio.encoder.max_abs", worst);  // docs/text-and-audio.md
   EXPECT_GE(cases, 1);
   EXPECT_THROW(enc.forward(at::zeros({1, 24, c.audio_dim, 8})), std::invalid_argument);
 }
 
 TEST_F(AudioParity, Resample50To30Hz) {
   int cases = 0;
+  double worst = 0;
   for (int k = 0; has("interp" + std::to_string(k) + ".in"); ++k, ++cases) {
     const std::string p = "interp" + std::to_string(k);
     EXPECT_TRUE(test::close_rel(audio::resample_linear(t(p + ".in"), 50, 30), t(p + ".out"), kRel, p));
+    worst = std::max(worst, test::last_diff().max_abs);
   }
   EXPECT_GE(cases, 1);
   const at::Tensor& want = t("interp_len.out");
   EXPECT_TRUE(test::close_rel(audio::resample_linear(t("interp_len.in"), 50, 30, want.size(1)), want, kRel, "interp_len"));
+  worst = std::max(worst, test::last_diff().max_abs);
+  la::test::record_doc_figure("audio.resample.max_abs", worst);
 }
 
 TEST_F(AudioParity, SampleIndices) {

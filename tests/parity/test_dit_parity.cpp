@@ -11,6 +11,7 @@
 #include "engine/io/safetensors_file.h"
 #include "engine/models/s2v_dit/s2v_dit.h"
 #include "engine/session/generation_session.h"
+#include "tests/common/figure.h"
 #include "tests/parity/compare.h"
 #include "tests/parity/parity_dir.h"
 
@@ -103,20 +104,32 @@ int replay(Fixture& f, Check check) {
 TEST(DitParity, EveryCallOfDitIo) {
   Fixture f = load("dit_io.safetensors", true);
   // Tolerances of the fixtures README for dit_io (its bf16 round trip amplifies fp32 noise).
-  const int checked = replay(f, [](const at::Tensor& got, const at::Tensor& ref, const std::string& label) {
+  test::Diff calls, dumps;  // worst of the call outputs, of the layer dumps and sink K/V (docs/dit.md)
+  const int checked = replay(f, [&](const at::Tensor& got, const at::Tensor& ref, const std::string& label) {
     EXPECT_TRUE(test::close_stats(got, ref, 5e-3, 1e-3, 1e-5, label));
+    const test::Diff d = test::last_diff();
+    test::Diff& w = label.rfind("call", 0) == 0 && label.find(".dbg.") == std::string::npos ? calls : dumps;
+    w = {std::max(w.max_abs, d.max_abs), std::max(w.p99, d.p99), std::max(w.median, d.median)};
     return 1;
   });
   EXPECT_GE(checked, 16 + 3 * 3 + 24);
+  la::test::record_doc_figure("dit.io.calls.max_abs", calls.max_abs);
+  la::test::record_doc_figure("dit.io.calls.p99", calls.p99);
+  la::test::record_doc_figure("dit.io.calls.median", calls.median);
+  la::test::record_doc_figure("dit.io.dumps.max_abs", dumps.max_abs);
 }
 
 TEST(DitParity, EveryCallOfDitIoFp32Norm3) {
   Fixture f = load("dit_io_fp32norm3.safetensors", false);
-  const int checked = replay(f, [](const at::Tensor& got, const at::Tensor& ref, const std::string& label) {
+  double calls = 0;
+  const int checked = replay(f, [&](const at::Tensor& got, const at::Tensor& ref, const std::string& label) {
     EXPECT_TRUE(test::close_abs(got, ref, 1e-4, label));
+    if (label.rfind("call", 0) == 0 && label.find(".dbg.") == std::string::npos)
+      calls = std::max(calls, test::last_diff().max_abs);
     return 1;
   });
   EXPECT_GE(checked, 16);
+  la::test::record_doc_figure("dit.fp32norm3.calls.max_abs", calls);
 }
 
 // The whole denoising loop through a GenerationSession (KV rings, ring wrap,
@@ -124,7 +137,7 @@ TEST(DitParity, EveryCallOfDitIoFp32Norm3) {
 // against the reference's finished clips (denoise.clip{r}.output).
 namespace {
 
-void replay_session(Fixture& f, double max_abs, double p99, double median) {
+void replay_session(Fixture& f, double max_abs, double p99, double median, const std::string& figure) {
   const at::Tensor ref = f.inputs.at("in.ref_latents")[0], motion = f.inputs.at("in.motion_latents")[0];
   const at::Tensor cond = f.inputs.at("in.cond_latents")[0], audio = f.inputs.at("in.audio_emb")[0];
   const int64_t blocks = f.pipeline.at("num_blocks"), clips = f.pipeline.at("num_clips");
@@ -142,6 +155,7 @@ void replay_session(Fixture& f, double max_abs, double p99, double median) {
   s.set_rd_source([&] { return rds.at(next++); });
   s.set_prompt(f.inputs.at("in.context"));
   s.set_reference(ref, motion);
+  test::Diff worst;
   for (int64_t r = 0; r < clips; ++r) {
     const at::Tensor expected = f.io.at("denoise.clip" + std::to_string(r) + ".output");
     for (int64_t b = 0; b < blocks; ++b) {
@@ -149,19 +163,22 @@ void replay_session(Fixture& f, double max_abs, double p99, double median) {
       const at::Tensor out = s.next_block(audio.slice(2, a0, a0 + afpb), cond.slice(1, b * fpb, (b + 1) * fpb));
       const std::string label = "session clip" + std::to_string(r) + ".block" + std::to_string(b);
       EXPECT_TRUE(test::close_stats(out, expected.slice(1, b * fpb, (b + 1) * fpb), max_abs, p99, median, label));
+      worst = {std::max(worst.max_abs, test::last_diff().max_abs), std::max(worst.p99, test::last_diff().p99), 0};
     }
   }
   EXPECT_EQ(next, rds.size());
+  la::test::record_doc_figure(figure + ".session.max_abs", worst.max_abs);  // docs/dit.md
+  la::test::record_doc_figure(figure + ".session.p99", worst.p99);
 }
 
 }  // namespace
 
 TEST(DitParity, SessionReproducesTheDenoisedClips) {
   Fixture f = load("dit_io.safetensors", true);
-  replay_session(f, 5e-3, 1e-3, 1e-5);
+  replay_session(f, 5e-3, 1e-3, 1e-5, "dit.io");
 }
 
 TEST(DitParity, SessionReproducesTheDenoisedClipsFp32Norm3) {
   Fixture f = load("dit_io_fp32norm3.safetensors", false);
-  replay_session(f, 1e-4, 1e-4, 1e-4);
+  replay_session(f, 1e-4, 1e-4, 1e-4, "dit.fp32norm3");
 }

@@ -5,6 +5,10 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
 #include "engine/io/json_config.h"
 #include "engine/io/safetensors_file.h"
 #include "engine/sampler/flow_match.h"
@@ -55,17 +59,52 @@ TEST(SamplerParity, RecordedEulerStepsReplay) {
   EXPECT_GE(replayed, 16);
 }
 
+namespace {
+
+// float32 -> bfloat16 -> float32 with round-to-nearest-even, written out on the
+// bits (independent of ATen's conversion): bf16 keeps the top 16 bits.
+float round_to_bf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  bits &= 0xffff0000u;
+  float r;
+  std::memcpy(&r, &bits, sizeof r);
+  return r;
+}
+
+}  // namespace
+
 TEST(Sampler, Bf16ProductRoundsBeforeTheFloat32Sum) {
-  // 1 + (-0.14230769) * 1.00390625(bf16): the product is rounded to bf16 first.
-  const at::Tensor x = at::ones({1});
-  const at::Tensor v = at::full({1}, 1.00390625, at::kBFloat16);
+  // The reference's step with a bf16 velocity: (sigma_next - sigma) is a 0-dim
+  // fp32 tensor, so v * dt is a bf16 tensor (rounded), then added to the fp32
+  // sample and stored back as bf16 (reference/pipeline.md C.4). The samples are
+  // close to -v*dt, where the sum is small and bf16's spacing is much finer
+  // than the product's rounding error: there the two orders give different
+  // bf16 results, so only the right order passes.
   const auto s = sampler::flow_match_schedule(4);
+  const float dt = s.sigmas[1] - s.sigmas[0];  // -0.1423077
+  std::vector<float> xs, vs;
+  for (int i = 0; i < 64; ++i) {
+    const float v = round_to_bf16(1.0f + 0.0078125f * i);           // exact in bf16
+    xs.push_back(round_to_bf16(-v * dt * (1.0f + 0.001f * (i % 7))));  // near -v*dt, exact in bf16
+    vs.push_back(v);
+  }
+  const at::Tensor x = at::tensor(xs).to(at::kBFloat16);
+  const at::Tensor v = at::tensor(vs).to(at::kBFloat16);
   const at::Tensor got = sampler::euler_step(x, v, s.sigmas[0], s.sigmas[1]);
-  EXPECT_EQ(got.scalar_type(), at::kBFloat16);
-  const float dt = s.sigmas[1] - s.sigmas[0];
-  const at::Tensor prod = (v * dt);  // bf16
-  EXPECT_EQ(prod.scalar_type(), at::kBFloat16);
-  EXPECT_TRUE(at::equal(got, (x + prod.to(at::kFloat)).to(at::kBFloat16)));
+  ASSERT_EQ(got.scalar_type(), at::kBFloat16);
+  const at::Tensor got_f = got.to(at::kFloat).contiguous();
+  int orders_differ = 0;
+  for (int i = 0; i < 64; ++i) {
+    const float product_first = round_to_bf16(xs[i] + round_to_bf16(vs[i] * dt));
+    const float fp32_sum = round_to_bf16(xs[i] + vs[i] * dt);
+    orders_differ += product_first != fp32_sum;
+    EXPECT_EQ(got_f[i].item<float>(), product_first) << "element " << i << ": x " << xs[i] << ", v " << vs[i]
+                                                      << " (fp32-sum order would give " << fp32_sum << ")";
+  }
+  // The inputs must tell the two orders apart, or this test could not fail.
+  EXPECT_GE(orders_differ, 32) << "inputs where the rounding order does not matter";
 }
 
 TEST(Sampler, StepsOutsideTheScheduleAreRefused) {

@@ -8,6 +8,7 @@
 #include "engine/io/safetensors_file.h"
 #include "engine/io/weight_store.h"
 #include "engine/models/umt5/encoder.h"
+#include "tests/common/figure.h"
 #include "tests/parity/compare.h"
 #include "tests/parity/parity_dir.h"
 
@@ -55,11 +56,13 @@ TEST_F(T5Parity, PositionBiasOfEachBlock) {
 
 TEST_F(T5Parity, MaskedBatch) {
   EXPECT_TRUE(test::close_rel(t5_->forward(t("ids"), t("mask")), t("hidden"), kRel, "hidden"));
+  la::test::record_doc_figure("t5.hidden.masked.max_abs", test::last_diff().max_abs);  // docs/text-and-audio.md
   EXPECT_TRUE(at::equal(t("mask").gt(0).sum(1), t("seq_lens")));
 }
 
 TEST_F(T5Parity, WithoutMask) {
   EXPECT_TRUE(test::close_rel(t5_->forward(t("nomask.ids")), t("nomask.hidden"), kRel, "nomask.hidden"));
+  la::test::record_doc_figure("t5.hidden.unmasked.max_abs", test::last_diff().max_abs);
 }
 
 TEST_F(T5Parity, BadIdsAreRefused) {

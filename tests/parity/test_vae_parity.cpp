@@ -8,6 +8,7 @@
 #include "engine/io/safetensors_file.h"
 #include "engine/io/weight_store.h"
 #include "engine/models/wan_vae/wan_vae.h"
+#include "tests/common/figure.h"
 #include "tests/parity/compare.h"
 #include "tests/parity/parity_dir.h"
 
@@ -54,28 +55,35 @@ TEST_F(VaeParity, NormalisationConstantsMatch) {
 TEST_F(VaeParity, EncodeRawAndNormalised) {
   const at::Tensor video = t("enc.video")[0];
   EXPECT_TRUE(test::close_rel(vae_->encode_raw(video), t("enc.latent_raw")[0], kRel, "enc.latent_raw"));
+  la::test::record_doc_figure("vae.encode_raw.max_abs", test::last_diff().max_abs);  // docs/vae.md
   EXPECT_TRUE(test::close_rel(vae_->encode(video), t("enc.latent")[0], kRel, "enc.latent"));
+  la::test::record_doc_figure("vae.encode.max_abs", test::last_diff().max_abs);
 }
 
 TEST_F(VaeParity, FullDecode) {
   EXPECT_TRUE(test::close_abs(vae_->decode(t("dec.latent")[0]), t("dec.video_raw")[0], kDecodeAtol, "dec.video_raw"));
+  la::test::record_doc_figure("vae.full_decode.max_abs", test::last_diff().max_abs);
 }
 
 TEST_F(VaeParity, DecodeOfEncode) {
   EXPECT_TRUE(test::close_abs(vae_->decode(t("enc.latent")[0]), t("dec_of_enc.video_raw")[0], kDecodeAtol,
                               "dec_of_enc.video_raw"));
+  la::test::record_doc_figure("vae.decode_of_encode.max_abs", test::last_diff().max_abs);
 }
 
 TEST_F(VaeParity, StreamingEncodeCallByCall) {
   models::WanVaeEncodeState state;
   const at::Tensor video = t("enc.video")[0];
   int calls = 0;
+  double worst = 0;
   for (int k = 0; io_->count("stream_enc.call" + std::to_string(k) + ".latent"); ++k, ++calls) {
     const auto r = range("stream_enc.call" + std::to_string(k) + ".video_frames");
     const at::Tensor got = vae_->stream_encode(state, video.slice(1, r[0], r[1]));
     const std::string name = "stream_enc.call" + std::to_string(k) + ".latent";
     EXPECT_TRUE(test::close_rel(got, t(name)[0], kRel, name));
+    worst = std::max(worst, test::last_diff().max_abs);
   }
+  la::test::record_doc_figure("vae.stream_encode.max_abs", worst);
   EXPECT_GE(calls, 2);
 }
 
@@ -83,12 +91,15 @@ TEST_F(VaeParity, StreamingDecodeCallByCall) {
   models::WanVaeDecodeState state;
   const at::Tensor latents = t("dec.latent")[0];
   int calls = 0;
+  double worst = 0;
   for (int k = 0; io_->count("stream_dec.call" + std::to_string(k) + ".video_raw"); ++k, ++calls) {
     const auto r = range("stream_dec.call" + std::to_string(k) + ".latent_frames");
     const at::Tensor got = vae_->decode(state, latents.slice(1, r[0], r[1]));
     const std::string name = "stream_dec.call" + std::to_string(k) + ".video_raw";
     EXPECT_TRUE(test::close_abs(got, t(name)[0], kDecodeAtol, name));
+    worst = std::max(worst, test::last_diff().max_abs);
   }
+  la::test::record_doc_figure("vae.stream_decode.max_abs", worst);
   EXPECT_GE(calls, 2);
 }
 
@@ -137,9 +148,12 @@ TEST_F(VaeParity, Bf16PathStaysNearFp32) {
   const double rel_l2 = ((got - ref).norm() / ref.norm()).item<double>();
   std::printf("[bf16] decode: max|d| = %.3g, relative L2 = %.3g\n", (got - ref).abs().max().item<double>(), rel_l2);
   EXPECT_LT(rel_l2, 0.05);
+  la::test::record_doc_figure("vae.bf16.decode.rel_l2", rel_l2);
+  la::test::record_doc_figure("vae.bf16.decode.max_abs", (got - ref).abs().max().item<double>());
   const at::Tensor enc = bf16->encode(t("enc.video")[0]);
   const at::Tensor enc_ref = vae_->encode(t("enc.video")[0]);
   const double enc_rel = ((enc - enc_ref).norm() / enc_ref.norm()).item<double>();
   std::printf("[bf16] encode: relative L2 = %.3g\n", enc_rel);
   EXPECT_LT(enc_rel, 0.05);
+  la::test::record_doc_figure("vae.bf16.encode.rel_l2", enc_rel);
 }

@@ -9,6 +9,7 @@
 
 #include "engine/audio/audio_features.h"
 #include "engine/audio/frame_alignment.h"
+#include "tests/common/figure.h"
 
 using namespace la;
 
@@ -81,6 +82,7 @@ TEST(AudioFeatures, StreamingApproachesOfflineWithContext) {
   };
   const double none = error_for(0, 0), full = error_for(10, 10);
   std::printf("[streaming] relative L2 vs offline: no context %.3g, whole utterance %.3g\n", none, full);
+  la::test::record_doc_figure("audio.streaming_whole_utterance.rel_l2", full);  // docs/text-and-audio.md
   EXPECT_LT(full, none);
   EXPECT_LT(full, 1e-4) << "with the whole utterance in view, streaming is offline";
 }
@@ -96,4 +98,27 @@ TEST(AudioFeatures, BadAudioIsRefused) {
   EXPECT_THROW(audio::StreamingFeatures(m, -1, 0), std::invalid_argument);
   audio::StreamingFeatures quiet(m, 1, 0);
   EXPECT_TRUE(quiet.finish().empty()) << "no audio, no block";
+}
+
+// The same audio cut into buffers of any size gives the same features, bit for
+// bit: each block is normalised with the statistics of the audio up to its own
+// ready point, not up to wherever the buffer that completed it ended.
+TEST(AudioFeatures, StreamingDoesNotDependOnBufferSizes) {
+  const at::Tensor x = voice();
+  const float* p = x.data_ptr<float>();
+  auto run = [&](int64_t chunk) {
+    audio::StreamingFeatures s(model(), 1.0, 0.16);
+    std::vector<at::Tensor> out;
+    for (int64_t i = 0; i < x.size(0); i += chunk)
+      for (auto& b : s.push(p + i, static_cast<size_t>(std::min<int64_t>(chunk, x.size(0) - i)))) out.push_back(b);
+    for (auto& b : s.finish()) out.push_back(b);
+    return out;
+  };
+  const auto want = run(7680);
+  ASSERT_GE(want.size(), 3u);
+  for (const int64_t chunk : {1, 160, 1000, 4001, 20000}) {
+    const auto got = run(chunk);
+    ASSERT_EQ(got.size(), want.size()) << "chunk " << chunk;
+    for (size_t b = 0; b < got.size(); ++b) EXPECT_TRUE(at::equal(got[b], want[b])) << "chunk " << chunk << " block " << b;
+  }
 }

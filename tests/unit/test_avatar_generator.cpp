@@ -5,7 +5,14 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <vector>
+
 #include "elements/avatar_generator.h"
+#include "elements/vae_decode_stream.h"
+#include "tests/common/bf16_bounds.h"
 #include "tests/common/temp_dir.h"
 #include "tests/common/tiny_checkpoint.h"
 
@@ -49,4 +56,67 @@ TEST(AvatarGenerator, OffloadedTextEncoderGivesTheSameLatentsAndIsReleased) {
   on.set_prompt("somebody else");
   EXPECT_EQ(loads, 2);
   EXPECT_TRUE(at::equal(off.next_block(audio), on.next_block(audio)));
+}
+
+namespace {
+
+// The tiny checkpoint's models for one device and dtype.
+elements::GeneratorModels load_models(const std::filesystem::path& dir, at::Device device, at::ScalarType dtype) {
+  const auto ck = dir / "Wan2.2-S2V-14B";
+  elements::GeneratorModels m;
+  m.dit = models::S2vDit::load(ck.string(), (dir / "LiveAvatar" / "liveavatar.safetensors").string(), device, dtype);
+  m.vae = models::WanVae::load((ck / "Wan2.1_VAE.pth").string(), device, dtype);
+  m.tokenizer = std::make_shared<const models::Umt5Tokenizer>((ck / "google" / "umt5-xxl").string(),
+                                                              m.dit->config().text_len);
+  m.t5 = models::Umt5Encoder::load((ck / "models_t5_umt5-xxl-enc-bf16.pth").string(), device, dtype);
+  return m;
+}
+
+// Generates and decodes `blocks` blocks: RGBA frames, one row each, on the CPU.
+std::vector<at::Tensor> chain_frames(const elements::GeneratorModels& m, const at::Tensor& rgb,
+                                     const std::vector<at::Tensor>& features) {
+  elements::AvatarGenerator gen(m, {64, 64}, {});
+  gen.set_prompt("a person talking");
+  gen.set_image(rgb);
+  elements::VaeDecodeStream decode(m.vae, video::PixelFormat::kRGBA, /*online=*/true);
+  std::vector<at::Tensor> frames;
+  for (size_t b = 0; b < features.size(); ++b)
+    for (auto& block : decode.push(gen.next_block(features[b]), b)) frames.push_back(block.pixels.cpu());
+  return frames;
+}
+
+}  // namespace
+
+// The bf16 path against float32 through the DiT and the VAE, as pixels: the
+// figure the GPU pipeline test (Pipelines.CudaMemoryOutputOnTheGpu) is held to.
+// bf16 runs on LA_TEST_DEVICE (default the CPU), float32 on the CPU.
+TEST(AvatarGenerator, WholeChainBf16AgainstFloat32) {
+  test::TempDir dir;
+  ASSERT_EQ(test::make_tiny_checkpoint(dir.path()), 0);
+  const char* dev = std::getenv("LA_TEST_DEVICE");
+  const at::Device device(dev && *dev ? dev : "cpu");
+  at::manual_seed(11);
+  const at::Tensor rgb = at::randint(0, 256, {96, 128, 3}, at::kByte);
+  std::vector<at::Tensor> features;
+  for (int b = 0; b < 3; ++b) features.push_back(at::randn({25, 32, 12}));
+  const auto want = chain_frames(load_models(dir.path(), at::kCPU, at::kFloat), rgb, features);
+  const auto got = chain_frames(load_models(dir.path(), device, at::kBFloat16), rgb, features);
+  ASSERT_EQ(want.size(), 3u);
+  ASSERT_EQ(got.size(), want.size());
+  std::vector<at::Tensor> diffs;
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_EQ(got[i].sizes(), want[i].sizes());
+    diffs.push_back((got[i].to(at::kInt) - want[i].to(at::kInt)).abs().flatten().to(at::kFloat));
+  }
+  const at::Tensor all = at::cat(diffs);
+  const double mean = all.mean().item<double>();
+  const double p99 = at::quantile(all, 0.99).item<double>();
+  const double max = all.max().item<double>();
+  std::printf("[bf16 chain] %s: |bf16 - fp32| over %lld bytes: mean %.3f, p99 %.1f, max %.0f levels\n",
+              device.str().c_str(), static_cast<long long>(all.numel()), mean, p99, max);
+  RecordProperty("figure:chain.bf16.mean_abs_levels", std::to_string(mean));
+  RecordProperty("figure:chain.bf16.p99_abs_levels", std::to_string(p99));
+  EXPECT_GT(mean, 0.0) << "bf16 and float32 gave identical frames: was bf16 used at all?";
+  EXPECT_LE(mean, test::kChainBf16MeanAbsLevels);
+  EXPECT_LE(p99, test::kChainBf16P99AbsLevels);
 }

@@ -1,9 +1,12 @@
 // LoRA merge at load: W + alpha/r * B@A in fp32, every LoRA tensor must find
 // its base weight, the file naming variants are accepted, and the mapped base
-// checkpoint is never written to.
+// checkpoint is never written to. The merged weights are compared with peft's
+// (the reference's library and merge, tests/unit/peft_lora_merge.py) on the
+// release's key layout, in float32 and bfloat16.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <cmath>
 #include <cstdlib>
 
 #include "engine/io/checkpoint_error.h"
@@ -14,6 +17,7 @@
 #include "tests/common/expect_error.h"
 #include "tests/common/temp_dir.h"
 #include "tests/common/tiny_checkpoint.h"
+#include "tests/common/torch_python.h"
 
 using namespace la;
 using la::test::error_of;
@@ -116,4 +120,86 @@ TEST_F(LoraMerge, NonLoraTensorsOverwriteLikeTheReference) {
   const auto r = models::merge_lora(w, l, 2.0);
   EXPECT_EQ(r.replaced_tensors, 1);
   EXPECT_TRUE(at::equal(w.at("head.modulation"), at::ones({1, 2, 64})));
+}
+
+namespace {
+
+// Merges a tiny checkpoint of `dtype` (la-mkcheckpoint) with the engine and with
+// peft, whose module matching, key mapping, rank/alpha and scaling are its own,
+// and compares every merged weight.
+void expect_same_merge_as_peft(const char* py, const std::string& dtype) {
+  const char* tool = std::getenv("LA_MKCHECKPOINT");
+  ASSERT_NE(tool, nullptr) << "LA_MKCHECKPOINT not set";
+  const char* src = std::getenv("LA_SOURCE_DIR");
+  test::TempDir dir;
+  ASSERT_EQ(std::system((std::string(tool) + " --scale tiny --seed 7 --dtype " + dtype + " --out " +
+                         dir.path().string() + " >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  const std::string dit = dir.file("Wan2.2-S2V-14B");
+  const std::string lora_path = dir.file("LiveAvatar/liveavatar.safetensors");
+  const std::string out = dir.file("peft.safetensors");
+  const std::string cmd = std::string(py) + " " + (src ? src : ".") + "/tests/unit/peft_lora_merge.py " + dit + " " +
+                          lora_path + " " + out;
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+
+  auto store = io::WeightStore::open(dit);
+  std::map<std::string, at::Tensor> base, merged;
+  for (const auto& k : store.keys()) base[k] = merged[k] = store.get_unchecked(k);
+  auto lora = io::WeightStore::open(lora_path);
+  const auto report = models::merge_lora(merged, lora, models::lora_alpha(lora_path));
+
+  const io::SafetensorsFile peft(out);
+  const auto want = peft.tensors();
+  ASSERT_EQ(peft.metadata().at("modules"), "38");
+  ASSERT_EQ(want.size(), 38u);  // 10 per block x 3 + 4 per injector x 2, as peft matched them
+  EXPECT_EQ(report.merged_modules, 38);
+  EXPECT_EQ(std::to_string(report.rank), peft.metadata().at("rank"));
+  const double scale = std::stod(peft.metadata().at("alpha")) / std::stod(peft.metadata().at("rank"));
+  EXPECT_DOUBLE_EQ(report.scale, scale);
+
+  // Both sides compute W + s * sum_k B[i,k] A[k,j] in float32 and round it to
+  // W's dtype; only the order of the r products and additions may differ. Each
+  // float32 step errs by at most eps32 of the magnitudes involved, so the two
+  // float32 sums differ by at most (r + 1) * eps32 * (|W| + s * (|B| @ |A|)),
+  // and rounding those to W's dtype can land on neighbouring values: one ulp
+  // of the dtype at the result. A wrong scale, a swapped pair or a transposed
+  // factor moves the weights by the order of s * |B @ A| (about 10% of |W|
+  // here), far beyond this.
+  const double eps32 = std::ldexp(1.0, -23);
+  const double ulp = dtype == "bf16" ? std::ldexp(1.0, -7) : eps32;
+  for (const auto& [key, expected] : want) {
+    SCOPED_TRACE(key);
+    ASSERT_TRUE(merged.count(key)) << "peft merged a weight the DiT does not have";
+    const at::Tensor got = merged.at(key);
+    ASSERT_EQ(got.scalar_type(), expected.scalar_type());
+    ASSERT_EQ(got.sizes(), expected.sizes());
+    const std::string module = "base_model.model." + key.substr(0, key.size() - std::string(".weight").size());
+    const at::Tensor a = lora.get_unchecked(module + ".lora_A.default.weight").to(at::kDouble).abs();
+    const at::Tensor b = lora.get_unchecked(module + ".lora_B.default.weight").to(at::kDouble).abs();
+    const at::Tensor p = expected.to(at::kDouble);
+    const at::Tensor bound = ulp * p.abs() + (report.rank + 1) * eps32 * (base.at(key).to(at::kDouble).abs() + scale * at::matmul(b, a));
+    const at::Tensor diff = (got.to(at::kDouble) - p).abs();
+    EXPECT_TRUE(diff.le(bound).all().item<bool>())
+        << "max |engine - peft| " << diff.max().item<double>() << ", " << diff.gt(bound).sum().item<int64_t>()
+        << " elements past the bound; " << diff.ne(0).sum().item<int64_t>() << " of " << diff.numel() << " differ";
+    EXPECT_FALSE(at::equal(got, base.at(key))) << "the LoRA left this weight unchanged";
+  }
+  for (const auto& [key, t] : merged) {
+    if (!want.count(key)) {
+      EXPECT_TRUE(at::equal(t, base.at(key))) << key << " changed, but peft merged nothing into it";
+    }
+  }
+}
+
+}  // namespace
+
+TEST(LoraMergeVsPeft, Float32) {
+  LA_REQUIRE_TORCH_PYTHON(py);
+  expect_same_merge_as_peft(py, "f32");
+}
+
+TEST(LoraMergeVsPeft, BFloat16) {
+  LA_REQUIRE_TORCH_PYTHON(py);
+  expect_same_merge_as_peft(py, "bf16");
 }

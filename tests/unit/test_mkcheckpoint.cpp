@@ -2,8 +2,12 @@
 // writes loads through the engine with exactly the keys the layouts name.
 #include <gtest/gtest.h>
 
+#include "tests/common/torch_python.h"
+
 #include <ATen/ATen.h>
 #include <cstdlib>
+#include <sys/wait.h>
+#include <utility>
 #include <sentencepiece_processor.h>
 
 #include "engine/io/json_config.h"
@@ -119,8 +123,7 @@ TEST_F(MkCheckpoint, SameSeedSameBytesOtherSeedDiffers) {
 }
 
 TEST_F(MkCheckpoint, PthFilesLoadInPyTorch) {
-  const char* py = std::getenv("LA_TORCH_PYTHON");
-  if (!py) GTEST_SKIP() << "LA_TORCH_PYTHON not set: no PyTorch to cross-check with";
+  LA_REQUIRE_TORCH_PYTHON(py);
   const std::string script =
       "import sys, torch\n"
       "for p in sys.argv[1:]:\n"
@@ -133,8 +136,39 @@ TEST_F(MkCheckpoint, PthFilesLoadInPyTorch) {
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
 }
 
+// Runs the tool with `args`, returns its exit status and fills `output` with
+// what it printed (stdout and stderr).
+int run_tool_capturing(const std::string& args, std::string& output) {
+  const char* tool = std::getenv("LA_MKCHECKPOINT");
+  output.clear();
+  FILE* p = popen((std::string(tool) + " " + args + " 2>&1").c_str(), "r");
+  if (!p) return -1;
+  char buf[1024];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) output.append(buf, n);
+  const int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 TEST(MkCheckpointCli, BadArgumentsExitWithUsage) {
-  EXPECT_NE(run_tool("--scale huge --out /tmp/x"), 0);
-  EXPECT_NE(run_tool("--seed"), 0);
-  EXPECT_NE(run_tool(""), 0) << "--out is required";
+  ASSERT_NE(std::getenv("LA_MKCHECKPOINT"), nullptr) << "LA_MKCHECKPOINT not set (meson sets it)";
+  test::TempDir dir;
+  const std::string out = (dir.path() / "x").string();
+  const std::pair<std::string, std::string> cases[] = {
+      {"--scale huge --out " + out, "unknown scale 'huge' (expected tiny or full)"},
+      {"--seed", "--seed needs a value"},
+      {"", "--out is required"},
+      {"--out " + out + " --shards 0", "--shards must be 1..99"},
+      {"--out " + out + " --dtype f64", "unknown dtype 'f64'"},
+  };
+  for (const auto& [args, message] : cases) {
+    std::string output;
+    EXPECT_EQ(run_tool_capturing(args, output), 2) << "la-mkcheckpoint " << args << ":\n" << output;
+    EXPECT_NE(output.find("la-mkcheckpoint: " + message), std::string::npos) << args << ":\n" << output;
+    EXPECT_NE(output.find("usage: la-mkcheckpoint --out DIR"), std::string::npos) << args << ":\n" << output;
+  }
+  EXPECT_FALSE(std::filesystem::exists(out)) << "a refused invocation wrote files";
+  std::string help;
+  EXPECT_EQ(run_tool_capturing("--help", help), 0);
+  EXPECT_NE(help.find("usage: la-mkcheckpoint"), std::string::npos) << help;
 }

@@ -5,6 +5,8 @@
 // The Python helper is found at $LA_SOURCE_DIR/tests/unit/make_pth_fixtures.py,
 // or relative to the working directory when LA_SOURCE_DIR is unset.
 #include <gtest/gtest.h>
+
+#include "tests/common/torch_python.h"
 #include <sys/mman.h>
 
 #include <cstdlib>
@@ -323,7 +325,7 @@ TEST(PthArchive, EmptyStateDict) {
 // ----------------------------------------------------- against PyTorch --
 
 TEST(PthArchiveTorch, ParsesWhatTorchSaveWrites) {
-  if (!torch_python()) GTEST_SKIP() << "LA_TORCH_PYTHON not set: no PyTorch to cross-check with";
+  LA_REQUIRE_TORCH_PYTHON(py);
   TempDir dir;
   ASSERT_FALSE(dir.path.empty());
   ASSERT_EQ(run_python("make '" + dir.path.string() + "'"), 0) << "running " << fixture_script();
@@ -356,7 +358,7 @@ TEST(PthArchiveTorch, ParsesWhatTorchSaveWrites) {
 }
 
 TEST(PthArchiveTorch, TorchLoadsWhatWeWriteBitExactly) {
-  if (!torch_python()) GTEST_SKIP() << "LA_TORCH_PYTHON not set: no PyTorch to cross-check with";
+  LA_REQUIRE_TORCH_PYTHON(py);
   TempDir dir;
   ASSERT_FALSE(dir.path.empty());
   auto ts = every_dtype();
@@ -378,7 +380,7 @@ TEST(PthArchiveTorch, TorchLoadsWhatWeWriteBitExactly) {
 }
 
 TEST(PthArchiveTorch, PythonZipfileReadsForcedZip64) {
-  if (!torch_python()) GTEST_SKIP() << "LA_TORCH_PYTHON not set: no Python to cross-check with";
+  LA_REQUIRE_TORCH_PYTHON(py);
   TempDir dir;
   ASSERT_FALSE(dir.path.empty());
   const std::string path = (dir.path / "z64.zip").string();

@@ -2,6 +2,8 @@
 // files read back bit-exactly (views, shared storages, every dtype).
 #include <gtest/gtest.h>
 
+#include "tests/common/torch_python.h"
+
 #include <ATen/ATen.h>
 #include <cstdlib>
 
@@ -38,9 +40,9 @@ TEST(PthFile, WriterRoundTripEveryDtype) {
 }
 
 TEST(PthFile, RealTorchSaveFilesReadBitExactly) {
-  const char* py = std::getenv("LA_TORCH_PYTHON");
+  LA_REQUIRE_TORCH_PYTHON(py);
   const char* src = std::getenv("LA_SOURCE_DIR");
-  if (!py || !src) GTEST_SKIP() << "LA_TORCH_PYTHON / LA_SOURCE_DIR not set: no PyTorch to make files with";
+  ASSERT_NE(src, nullptr) << "LA_SOURCE_DIR not set (meson sets it)";
   la::test::TempDir dir;
   const std::string cmd = std::string(py) + " " + src + "/tests/unit/torch_save_with_expected.py " + dir.path().string();
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;

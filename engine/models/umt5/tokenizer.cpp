@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "engine/models/umt5/hf_unigram.h"
 #include "engine/text/prompt_cleaning.h"
 
 namespace la::models {
@@ -17,6 +18,7 @@ Umt5Tokenizer::Umt5Tokenizer(const std::string& dir, int64_t text_len)
   if (text_len < 1) throw std::invalid_argument("text_len must be positive");
   if (sp_->eos_id() < 0 || sp_->pad_id() < 0)
     throw std::runtime_error("file " + path + ": the tokenizer defines no </s> or <pad> token");
+  hf_ = std::make_unique<HfUnigram>(*sp_, read_hf_tokenizer_config(dir, *sp_));
 }
 
 Umt5Tokenizer::~Umt5Tokenizer() = default;
@@ -24,10 +26,7 @@ Umt5Tokenizer::~Umt5Tokenizer() = default;
 int Umt5Tokenizer::vocab_size() const { return sp_->GetPieceSize(); }
 
 std::vector<int> Umt5Tokenizer::encode_clean(const std::string& cleaned) const {
-  std::vector<int> ids;
-  const auto status = sp_->Encode(cleaned, &ids);
-  if (!status.ok()) throw std::runtime_error("tokenizer: " + status.ToString());
-  return ids;
+  return hf_->encode(cleaned);
 }
 
 TokenizedPrompt Umt5Tokenizer::tokenize(const std::string& prompt) const {

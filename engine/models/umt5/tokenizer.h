@@ -4,7 +4,9 @@
 // truncation=True.
 //
 // The reference goes through HF's fast tokenizer (tokenizer.json), converted
-// from this same SentencePiece model; this reads spiece.model directly.
+// from this same SentencePiece model; this reads spiece.model and gives the
+// fast tokenizer's ids (HfUnigram, engine/models/umt5/hf_unigram.h), taking
+// its settings from tokenizer.json when the directory has one.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -15,6 +17,8 @@
 namespace sentencepiece { class SentencePieceProcessor; }
 
 namespace la::models {
+
+class HfUnigram;
 
 struct TokenizedPrompt {
   at::Tensor ids;   // [1, text_len] int64, pad id after the tokens
@@ -30,13 +34,14 @@ class Umt5Tokenizer {
   ~Umt5Tokenizer();
 
   TokenizedPrompt tokenize(const std::string& prompt) const;
-  // SentencePiece ids of already-cleaned text, without '</s>'.
+  // Ids of already-cleaned text, without '</s>' (HF's fast tokenizer's).
   std::vector<int> encode_clean(const std::string& cleaned) const;
   int64_t text_len() const { return text_len_; }
   int vocab_size() const;
 
  private:
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  std::unique_ptr<HfUnigram> hf_;
   int64_t text_len_;
 };
 
