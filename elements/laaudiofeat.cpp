@@ -8,8 +8,24 @@
  * Block b of an utterance covers [t0 + 0.48 b, t0 + 0.48 (b+1)), t0 being the
  * time of its first sample (the first buffer's PTS, or the segment start);
  * an utterance of N samples gives ceil(N / 7680) blocks, the last padded with
- * zero features past the audio. An utterance ends at EOS, a new segment or a
- * DISCONT buffer (the blocks so far are drained) and at FLUSH_STOP (dropped).
+ * zero features past the audio. An utterance ends at EOS or a new segment (the
+ * blocks so far are drained) and at FLUSH_STOP (dropped).
+ *
+ * mode=streaming follows the audio's timestamps (elements/audio_timeline.h):
+ * a buffer stamped later than the audio so far (a pause of a live source, a
+ * DISCONT after lost data) or a GAP event is preceded by silence up to its
+ * time, so blocks stay continuous and each block still covers the audio of its
+ * own time; samples stamped before time already covered are dropped. In
+ * mode=offline a DISCONT ends the utterance instead (as before: the
+ * reference's numerics over each contiguous piece of audio).
+ *
+ * Idle (streaming, live sources, idle-timeout > 0): while a live source sends
+ * nothing at all, a clock-driven thread (gst/running_time_ticker.h) adds
+ * silence up to the pipeline's running time minus (upstream latency +
+ * idle-timeout), so blocks, and the avatar's video, keep coming at 25 fps;
+ * audio that comes back is placed at its own timestamp (and anything it
+ * overlaps of that silence is dropped from it). Idle starts after the first
+ * audio (it anchors the stream's time); the latency this adds is reported.
  *
  * mode=streaming emits each block once `lookahead` seconds past its end have
  * arrived (latency 0.48 s + lookahead); mode=offline reproduces the
@@ -19,6 +35,7 @@
 #include <gst/gst.h>
 
 #include <ATen/ATen.h>
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
@@ -28,11 +45,13 @@
 #include <vector>
 
 #include "elements/audio_feature_stream.h"
+#include "elements/audio_timeline.h"
 #include "gst/device.h"
 #include "gst/element_registration.h"
 #include "gst/media_types.h"
 #include "gst/model_cache.h"
 #include "gst/pad_queries.h"
+#include "gst/running_time_ticker.h"
 #include "gst/tensor_memory.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_la_audio_feat_debug);
@@ -43,15 +62,18 @@ namespace {
 using la::elements::FeatureMode;
 
 constexpr GstClockTime kBlockDuration = 480 * GST_MSECOND;
-constexpr double kDefaultContext = 2.0, kDefaultLookahead = 0.16;
+constexpr double kDefaultContext = 2.0, kDefaultLookahead = 0.16, kDefaultIdleTimeout = 0.2;
+// How often the idle filler looks at the clock: one video frame.
+constexpr std::chrono::milliseconds kIdleTick{40};
 
-enum { PROP_0, PROP_MODEL_DIR, PROP_MODE, PROP_CONTEXT, PROP_LOOKAHEAD, PROP_CUDA_DEVICE_ID };
+enum { PROP_0, PROP_MODEL_DIR, PROP_MODE, PROP_CONTEXT, PROP_LOOKAHEAD, PROP_CUDA_DEVICE_ID, PROP_IDLE_TIMEOUT };
 
 struct Settings {
   std::string model_dir;
   FeatureMode mode = FeatureMode::kStreaming;
   double context = kDefaultContext, lookahead = kDefaultLookahead;
   int cuda_device_id = -1;
+  double idle_timeout = kDefaultIdleTimeout;  // seconds; 0: no idle filler
 };
 
 // The element's C++ members.
@@ -62,11 +84,14 @@ struct State {
   la::gst::FeaturesShape shape;
   bool on_gpu = false;  // the model's device is CUDA
 
-  // Set in READY->PAUSED; then used by the streaming thread only.
+  // Set in READY->PAUSED; then used under stream_lock: by the streaming
+  // thread and by the idle filler's thread.
+  std::mutex stream_lock;
   std::unique_ptr<la::elements::AudioFeatureStream> stream;
+  bool eos = false;  // no idle silence after EOS (until a flush)
   GstSegment segment;
-  GstClockTime t0 = GST_CLOCK_TIME_NONE;  // time of the utterance's first sample
-  uint64_t next_block = 0;                // blocks pushed in this utterance
+  la::elements::AudioTimeline timeline;  // where the utterance's samples sit in time (t0 = first sample)
+  uint64_t next_block = 0;               // blocks pushed in this utterance
   bool discont = true;
   bool tensor_memory_out = false;  // negotiated memory:LiveAvatarTensor: blocks stay on the model's device
 
@@ -74,6 +99,13 @@ struct State {
   std::atomic<bool> running{false}, offline{false};
   std::atomic<GstClockTime> latency{0};
   std::atomic<bool> warned_not_live{false};
+
+  // Idle filler: its thread (READY->PAUSED .. PAUSED->READY, streaming mode),
+  // its delay, and what the last LATENCY query said of upstream.
+  std::unique_ptr<la::gst::RunningTimeTicker> idle;
+  GstClockTime idle_timeout = 0;
+  std::atomic<bool> upstream_live{false};
+  std::atomic<GstClockTime> upstream_latency{0};
 };
 
 GType mode_get_type() {
@@ -128,7 +160,7 @@ GstFlowReturn push_blocks(GstLaAudioFeat* self, const std::vector<at::Tensor>& b
     // System memory: the block comes to the host.
     const at::Tensor features = st->tensor_memory_out ? block.to(at::kFloat) : block.to(at::kCPU, at::kFloat);
     GstBuffer* out = la::gst::buffer_new_from_tensor(features.contiguous());
-    GST_BUFFER_PTS(out) = st->t0 + st->next_block * kBlockDuration;
+    GST_BUFFER_PTS(out) = st->timeline.t0() + st->next_block * kBlockDuration;
     GST_BUFFER_DURATION(out) = kBlockDuration;
     GST_BUFFER_OFFSET(out) = st->next_block;
     GST_BUFFER_OFFSET_END(out) = st->next_block + 1;
@@ -146,7 +178,7 @@ GstFlowReturn push_blocks(GstLaAudioFeat* self, const std::vector<at::Tensor>& b
 }
 
 void start_utterance(State* st) {
-  st->t0 = GST_CLOCK_TIME_NONE;
+  st->timeline.reset();
   st->next_block = 0;
   st->discont = true;
 }
@@ -168,23 +200,61 @@ GstFlowReturn drain(GstLaAudioFeat* self) {
   return ret;
 }
 
+// Adds `samples` of silence to the utterance (streaming mode: the time a live
+// source skipped), a block at a time so a long pause needs no large buffer.
+GstFlowReturn push_silence(GstLaAudioFeat* self, int64_t samples) {
+  State* st = self->st;
+  static const std::vector<float> zeros(7680, 0.0f);
+  while (samples > 0) {
+    const auto n = static_cast<size_t>(std::min<int64_t>(samples, static_cast<int64_t>(zeros.size())));
+    std::vector<at::Tensor> blocks;
+    try {
+      blocks = st->stream->push(zeros.data(), n);
+    } catch (const std::exception& e) {
+      post_engine_error(self, e);
+      return GST_FLOW_ERROR;
+    }
+    st->timeline.advance(static_cast<int64_t>(n));
+    samples -= static_cast<int64_t>(n);
+    const GstFlowReturn ret = push_blocks(self, blocks);
+    if (ret != GST_FLOW_OK) return ret;
+  }
+  return GST_FLOW_OK;
+}
+
 GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   auto* self = LA_AUDIO_FEAT(parent);
   State* st = self->st;
+  std::lock_guard<std::mutex> stream_guard(st->stream_lock);
   if (!gst_pad_has_current_caps(self->sinkpad)) {
     gst_buffer_unref(buffer);
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("audio arrived before its caps"), (nullptr));
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  if (GST_BUFFER_IS_DISCONT(buffer)) {
+  const bool streaming = st->stream->mode() == FeatureMode::kStreaming;
+  if (GST_BUFFER_IS_DISCONT(buffer) && !streaming) {
     const GstFlowReturn ret = drain(self);
     if (ret != GST_FLOW_OK) {
       gst_buffer_unref(buffer);
       return ret;
     }
   }
-  if (!GST_CLOCK_TIME_IS_VALID(st->t0))
-    st->t0 = GST_BUFFER_PTS_IS_VALID(buffer) ? GST_BUFFER_PTS(buffer) : st->segment.start;
+  la::elements::AudioTimeline::Placement placement;
+  if (!st->timeline.started()) {
+    st->timeline.start(GST_BUFFER_PTS_IS_VALID(buffer) ? GST_BUFFER_PTS(buffer) : st->segment.start);
+  } else if (streaming && GST_BUFFER_PTS_IS_VALID(buffer)) {
+    placement = st->timeline.place(GST_BUFFER_PTS(buffer), static_cast<int64_t>(gst_buffer_get_size(buffer) / sizeof(float)));
+    if (placement.silence > 0 || placement.drop > 0)
+      GST_DEBUG_OBJECT(self, "audio at %" GST_TIME_FORMAT " expected at %" GST_TIME_FORMAT ": %" G_GINT64_FORMAT
+                       " samples of silence before it, %" G_GINT64_FORMAT " of its samples dropped",
+                       GST_TIME_ARGS(GST_BUFFER_PTS(buffer)), GST_TIME_ARGS(st->timeline.next_time()),
+                       placement.silence, placement.drop);
+    const GstFlowReturn ret = push_silence(self, placement.silence);
+    if (ret != GST_FLOW_OK) {
+      gst_buffer_unref(buffer);
+      return ret;
+    }
+  }
 
   GstMapInfo map;
   if (!gst_buffer_map(buffer, &map, GST_MAP_READ)) {
@@ -209,8 +279,10 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   }
   std::vector<at::Tensor> blocks;
   bool failed = false;
+  const size_t drop = std::min(count, static_cast<size_t>(placement.drop));
   try {
-    blocks = st->stream->push(samples, count);
+    blocks = st->stream->push(samples + drop, count - drop);
+    st->timeline.advance(static_cast<int64_t>(count - drop));
   } catch (const std::exception& e) {
     post_engine_error(self, e);
     failed = true;
@@ -248,18 +320,42 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
     }
     case GST_EVENT_SEGMENT: {
       // The blocks so far belong to the old segment.
+      std::lock_guard<std::mutex> stream_guard(st->stream_lock);
       drain(self);
       start_utterance(st);
+      st->eos = false;
       return gst_pad_push_event(self->srcpad, la::gst::time_segment_event(GST_OBJECT(self), event, &st->segment));
     }
-    case GST_EVENT_EOS:
+    case GST_EVENT_EOS: {
+      std::lock_guard<std::mutex> stream_guard(st->stream_lock);
       drain(self);
+      st->eos = true;
       return gst_pad_push_event(self->srcpad, event);
-    case GST_EVENT_FLUSH_STOP:
+    }
+    case GST_EVENT_GAP: {
+      // Streaming: no audio for [timestamp, timestamp + duration) is silence
+      // there; the blocks that covers go out (the gap itself is not forwarded:
+      // our output has no gap). Offline: forwarded as it is.
+      if (!st->stream || st->stream->mode() != FeatureMode::kStreaming || !gst_pad_has_current_caps(self->sinkpad))
+        return gst_pad_event_default(pad, parent, event);
+      GstClockTime ts, duration;
+      gst_event_parse_gap(event, &ts, &duration);
+      gst_event_unref(event);
+      if (!GST_CLOCK_TIME_IS_VALID(ts)) return TRUE;
+      std::lock_guard<std::mutex> stream_guard(st->stream_lock);
+      if (!st->timeline.started()) st->timeline.start(ts);
+      const GstClockTime end = GST_CLOCK_TIME_IS_VALID(duration) ? ts + duration : ts;
+      GST_DEBUG_OBJECT(self, "gap until %" GST_TIME_FORMAT ": silence", GST_TIME_ARGS(end));
+      return push_silence(self, st->timeline.samples_until(end)) == GST_FLOW_OK;
+    }
+    case GST_EVENT_FLUSH_STOP: {
+      std::lock_guard<std::mutex> stream_guard(st->stream_lock);
       if (st->stream) st->stream->reset();
       start_utterance(st);
+      st->eos = false;
       gst_segment_init(&st->segment, GST_FORMAT_TIME);
       return gst_pad_push_event(self->srcpad, event);
+    }
     default:
       return gst_pad_event_default(pad, parent, event);
   }
@@ -271,6 +367,8 @@ gboolean latency_query(GstLaAudioFeat* self, GstQuery* query) {
   gboolean live;
   GstClockTime min, max;
   gst_query_parse_latency(query, &live, &min, &max);
+  st->upstream_live = live;
+  st->upstream_latency = min;
   if (st->offline) {
     if (live) {
       // Offline output waits for the end of the utterance: no finite latency.
@@ -281,7 +379,8 @@ gboolean latency_query(GstLaAudioFeat* self, GstQuery* query) {
     }
     return TRUE;
   }
-  const GstClockTime ours = st->latency;
+  // The idle filler waits idle-timeout past what upstream may still deliver.
+  const GstClockTime ours = st->latency + (live && st->idle ? st->idle_timeout : 0);
   GST_DEBUG_OBJECT(self, "latency: ours %" GST_TIME_FORMAT ", upstream min %" GST_TIME_FORMAT, GST_TIME_ARGS(ours),
                    GST_TIME_ARGS(min));
   la::gst::add_latency(query, ours);
@@ -354,6 +453,28 @@ bool load_model(GstLaAudioFeat* self) {
   return true;
 }
 
+// The idle filler's tick: with a live source, silence up to the running time
+// by which upstream would have delivered audio (its latency) plus idle-timeout.
+void idle_tick(GstLaAudioFeat* self, GstClockTime running) {
+  State* st = self->st;
+  if (!st->upstream_live) return;
+  const GstClockTime delay = st->upstream_latency + st->idle_timeout;
+  std::lock_guard<std::mutex> stream_guard(st->stream_lock);
+  if (!st->stream || st->eos || !st->timeline.started() || running < delay ||
+      st->segment.format != GST_FORMAT_TIME)
+    return;
+  const guint64 until = gst_segment_position_from_running_time(&st->segment, GST_FORMAT_TIME, running - delay);
+  if (!GST_CLOCK_TIME_IS_VALID(until)) return;
+  // Whole video frames of silence (640 samples) keep the pushes few.
+  const int64_t samples = st->timeline.samples_until(until) / 640 * 640;
+  if (samples <= 0) return;
+  GST_LOG_OBJECT(self, "idle: %" G_GINT64_FORMAT " samples of silence up to %" GST_TIME_FORMAT, samples,
+                 GST_TIME_ARGS(until));
+  const GstFlowReturn ret = push_silence(self, samples);
+  if (ret != GST_FLOW_OK && ret != GST_FLOW_FLUSHING)
+    GST_DEBUG_OBJECT(self, "idle silence: %s", gst_flow_get_name(ret));
+}
+
 void start_stream(GstLaAudioFeat* self) {
   State* st = self->st;
   std::lock_guard<std::mutex> g(st->lock);
@@ -364,6 +485,12 @@ void start_stream(GstLaAudioFeat* self) {
   st->offline = s.mode == FeatureMode::kOffline;
   st->latency = gst_util_uint64_scale_int(static_cast<guint64>(st->stream->latency_samples()), GST_SECOND, 16000);
   st->warned_not_live = false;
+  st->eos = false;
+  st->upstream_live = false;
+  st->idle_timeout = static_cast<GstClockTime>(s.idle_timeout * GST_SECOND);
+  if (s.mode == FeatureMode::kStreaming && s.idle_timeout > 0)
+    st->idle = std::make_unique<la::gst::RunningTimeTicker>(GST_ELEMENT(self), kIdleTick,
+                                                            [self](GstClockTime t) { idle_tick(self, t); });
   st->running = true;
 }
 
@@ -385,6 +512,7 @@ static GstStateChangeReturn gst_la_audio_feat_change_state(GstElement* element, 
   switch (transition) {
     case GST_STATE_CHANGE_PAUSED_TO_READY:
       self->st->running = false;
+      self->st->idle.reset();    // joins the idle filler (its pushes return FLUSHING now)
       self->st->stream.reset();  // the streaming thread has stopped
       break;
     case GST_STATE_CHANGE_READY_TO_NULL: {
@@ -412,6 +540,7 @@ static void gst_la_audio_feat_set_property(GObject* object, guint id, const GVal
     case PROP_CONTEXT: s.context = g_value_get_double(value); break;
     case PROP_LOOKAHEAD: s.lookahead = g_value_get_double(value); break;
     case PROP_CUDA_DEVICE_ID: s.cuda_device_id = g_value_get_int(value); break;
+    case PROP_IDLE_TIMEOUT: s.idle_timeout = g_value_get_double(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
 }
@@ -426,6 +555,7 @@ static void gst_la_audio_feat_get_property(GObject* object, guint id, GValue* va
     case PROP_CONTEXT: g_value_set_double(value, s.context); break;
     case PROP_LOOKAHEAD: g_value_set_double(value, s.lookahead); break;
     case PROP_CUDA_DEVICE_ID: g_value_set_int(value, s.cuda_device_id); break;
+    case PROP_IDLE_TIMEOUT: g_value_set_double(value, s.idle_timeout); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
 }
@@ -477,6 +607,14 @@ static void gst_la_audio_feat_class_init(GstLaAudioFeatClass* klass) {
                        "CUDA device to run wav2vec2 on (bf16), -1 for the CPU (fp32); a device that does not exist "
                        "fails the NULL->READY change",
                        -1, 1023, -1, load_flags));
+
+  g_object_class_install_property(
+      gobject_class, PROP_IDLE_TIMEOUT,
+      g_param_spec_double("idle-timeout", "Idle timeout (s)",
+                          "streaming, live sources: when no audio has come for this long past what upstream may still "
+                          "deliver (its latency), silence is added so the video goes on; adds to the latency; 0 "
+                          "turns the idle filler off (the video then stops while the source sends nothing)",
+                          0.0, 60.0, kDefaultIdleTimeout, stream_flags));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);

@@ -108,14 +108,8 @@ GST_ELEMENT_REGISTER_DEFINE(lavaedecode, "lavaedecode", GST_RANK_NONE, gst_la_va
 
 static GstStaticPadTemplate sink_template =
     GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(LA_LATENT_CAPS_TEMPLATE));
-// GstCudaMemory (only when decoding on a GPU), then system memory.
-#define LA_VIDEO_FIELDS                                                                    \
-  "format=(string){RGBA,RGB,I420,NV12}, width=(int)[8,2147483640], height=(int)[8,2147483640], " \
-  "framerate=(fraction)25/1, pixel-aspect-ratio=(fraction)1/1"
 static GstStaticPadTemplate src_template =
-    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS,
-                            GST_STATIC_CAPS("video/x-raw(" GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY "), " LA_VIDEO_FIELDS
-                                            "; video/x-raw, " LA_VIDEO_FIELDS));
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(LA_VIDEO_CAPS_TEMPLATE));
 
 namespace {
 

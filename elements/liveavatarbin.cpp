@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "gst/element_registration.h"
+#include "gst/media_types.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_la_bin_debug);
 #define GST_CAT_DEFAULT gst_la_bin_debug
@@ -48,6 +49,7 @@ const std::vector<Proxy>& proxies() {
       {"mode", {"features"}, "mode"},
       {"context", {"features"}, "context"},
       {"lookahead", {"features"}, "lookahead"},
+      {"idle-timeout", {"features"}, "idle-timeout"},
       {"online", {"decode"}, "online"},
   };
   return table;
@@ -111,9 +113,9 @@ GST_ELEMENT_REGISTER_DEFINE(liveavatarbin, "liveavatarbin", GST_RANK_NONE, gst_l
 
 static GstStaticPadTemplate sink_template =
     GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS("audio/x-raw"));
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
-    "src", GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS("video/x-raw, format=(string){RGBA,RGB,I420,NV12}, framerate=(fraction)25/1"));
+// What lavaedecode makes, CUDA memory included.
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(LA_VIDEO_CAPS_TEMPLATE));
 
 namespace {
 

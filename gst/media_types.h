@@ -44,6 +44,17 @@ inline constexpr const char* kTensorMemoryFeature = "memory:LiveAvatarTensor";
   "application/x-liveavatar-latent, " LA_LATENT_CAPS_FIELDS "; "                     \
   "application/x-liveavatar-latent(memory:LiveAvatarTensor), " LA_LATENT_CAPS_FIELDS
 
+// Video out of lavaedecode, and so out of liveavatarbin: GstCudaMemory
+// (GST_CAPS_FEATURE_MEMORY_CUDA_MEMORY, offered only when decoding on a GPU),
+// then system memory. One string for both, so the bin's ghost pad can never
+// refuse what its decoder makes.
+#define LA_VIDEO_CAPS_FIELDS                                                                       \
+  "format=(string){RGBA,RGB,I420,NV12}, width=(int)[8,2147483640], height=(int)[8,2147483640], " \
+  "framerate=(fraction)25/1, pixel-aspect-ratio=(fraction)1/1"
+#define LA_VIDEO_CAPS_TEMPLATE                                     \
+  "video/x-raw(memory:CUDAMemory), " LA_VIDEO_CAPS_FIELDS "; " \
+  "video/x-raw, " LA_VIDEO_CAPS_FIELDS
+
 struct FeaturesShape {
   int layers = 0, channels = 0, frames = 0;  // dtype is always float32
   std::vector<int64_t> sizes() const { return {layers, channels, frames}; }

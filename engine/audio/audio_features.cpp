@@ -67,9 +67,21 @@ void StreamingFeatures::reset() {
   buffer_.clear();
   buffer_start_ = total_ = next_block_ = 0;
   sum_ = sum_sq_ = 0;
+  ready_stats_.clear();
+  stats_block_ = 0;
 }
 
 at::Tensor StreamingFeatures::compute_block(int64_t block, bool at_end) {
+  // Statistics up to the block's ready point when the audio reached it (the
+  // front of ready_stats_ is this block's: blocks are computed in order), else
+  // (a last block at the end of the audio) over everything.
+  double sum = sum_, sum_sq = sum_sq_;
+  auto n = static_cast<double>(total_);
+  if (stats_block_ > block) {
+    sum = ready_stats_.front().sum, sum_sq = ready_stats_.front().sum_sq;
+    n = static_cast<double>(ready_point(block));
+    ready_stats_.pop_front();
+  }
   const int64_t block_start = block * kSamplesPerBlock;
   const int64_t win_start = std::max<int64_t>(0, block_start - context_);
   const int64_t win_end = std::min<int64_t>(total_, block_start + kSamplesPerBlock + lookahead_);
@@ -77,8 +89,8 @@ at::Tensor StreamingFeatures::compute_block(int64_t block, bool at_end) {
   at::Tensor out = at::zeros({layers, dim, kFramesPerBlock});
   if (model_->frame_count(win_end - win_start) < 1) return out;  // nothing audible yet: silence
 
-  const double mean = sum_ / static_cast<double>(total_);
-  const double var = std::max(0.0, sum_sq_ / static_cast<double>(total_) - mean * mean);
+  const double mean = sum / n;
+  const double var = std::max(0.0, sum_sq / n - mean * mean);
   at::Tensor window = at::from_blob(buffer_.data() + (win_start - buffer_start_), {win_end - win_start}, at::kFloat);
   window = (window - mean) / std::sqrt(var + 1e-7);
   const at::Tensor hidden = model_->hidden_states(window.unsqueeze(0)).select(1, 0).to(at::kFloat);  // [L,T,C]
@@ -104,10 +116,15 @@ at::Tensor StreamingFeatures::compute_block(int64_t block, bool at_end) {
 
 std::vector<at::Tensor> StreamingFeatures::push(const float* samples, size_t count) {
   c10::InferenceMode inference;
-  for (size_t i = 0; i < count; ++i) {
+  for (size_t i = 0; i < count; ++i)
     if (!std::isfinite(samples[i])) throw std::invalid_argument("audio holds NaN or infinite samples");
+  for (size_t i = 0; i < count; ++i) {
     sum_ += samples[i];
     sum_sq_ += static_cast<double>(samples[i]) * samples[i];
+    if (total_ + static_cast<int64_t>(i) + 1 == ready_point(stats_block_)) {
+      ready_stats_.push_back({sum_, sum_sq_});
+      ++stats_block_;
+    }
   }
   buffer_.insert(buffer_.end(), samples, samples + count);
   total_ += static_cast<int64_t>(count);

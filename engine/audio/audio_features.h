@@ -13,6 +13,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -63,6 +64,16 @@ class StreamingFeatures {
   int64_t total_ = 0;            // samples pushed
   double sum_ = 0, sum_sq_ = 0;  // running statistics
   int64_t next_block_ = 0;
+  // A block is normalised with the statistics of the samples up to the point
+  // where it becomes ready ((b+1)*7680 + lookahead), recorded as the samples
+  // pass it, so the features do not depend on how the audio was cut into
+  // buffers. stats_block_: the next block whose point is still to come.
+  struct RunningStats {
+    double sum, sum_sq;
+  };
+  std::deque<RunningStats> ready_stats_;
+  int64_t stats_block_ = 0;
+  int64_t ready_point(int64_t block) const { return (block + 1) * kSamplesPerBlock + lookahead_; }
 };
 
 }  // namespace la::audio

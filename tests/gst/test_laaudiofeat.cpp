@@ -3,9 +3,13 @@
 // engine's own feature code, latency.
 #include <gtest/gtest.h>
 
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+
 #include <ATen/ATen.h>
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "engine/audio/audio_features.h"
 #include "tests/gst/gst_test_util.h"
@@ -237,22 +241,23 @@ TEST(LaAudioFeat, NewSegmentDrainsAndStartsANewUtterance) {
   test::unref_all(next);
 }
 
-TEST(LaAudioFeat, DiscontDrainsAndStartsANewUtterance) {
-  auto f = feat();
+TEST(LaAudioFeat, OfflineDiscontDrainsAndStartsANewUtterance) {
+  auto f = feat("offline");
   ASSERT_TRUE(f->h);
   push_audio(f->h, voice(kBlock + kBlock / 2 + 2560), 0);
   auto out = f->pull_all();
-  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out.size(), 0u);
   const auto x = voice(kBlock + 2560);
   GstBuffer* gap = audio_buffer(x.data(), x.size(), 20 * GST_SECOND);
   GST_BUFFER_FLAG_SET(gap, GST_BUFFER_FLAG_DISCONT);
   ASSERT_EQ(gst_harness_push(f->h, gap), GST_FLOW_OK);
+  ASSERT_TRUE(gst_harness_push_event(f->h, gst_event_new_eos()));
   auto next = f->pull_all();
-  // The old utterance's last (partial) block, then the new one's first block.
-  ASSERT_EQ(next.size(), 2u);
-  EXPECT_EQ(GST_BUFFER_PTS(next[0]), kBlockNs);
-  EXPECT_EQ(GST_BUFFER_PTS(next[1]), 20 * GST_SECOND);
-  EXPECT_TRUE(GST_BUFFER_IS_DISCONT(next[1]));
+  // The old utterance's two blocks at the DISCONT, then the new one's two at EOS.
+  ASSERT_EQ(next.size(), 4u);
+  EXPECT_EQ(GST_BUFFER_PTS(next[1]), kBlockNs);
+  EXPECT_EQ(GST_BUFFER_PTS(next[2]), 20 * GST_SECOND);
+  EXPECT_TRUE(GST_BUFFER_IS_DISCONT(next[2]));
   test::unref_all(out);
   test::unref_all(next);
 }
@@ -278,12 +283,13 @@ TEST(LaAudioFeat, AudioShorterThanOneFrameGivesOneSilentBlockInBothModes) {
   }
 }
 
-TEST(LaAudioFeat, LatencyIsOneBlockPlusTheLookahead) {
+TEST(LaAudioFeat, LatencyIsOneBlockPlusTheLookaheadPlusTheIdleTimeout) {
   auto f = feat("streaming", 0.3);
   ASSERT_TRUE(f->h);
   GstClockTime min = 0;
   ASSERT_TRUE(test::query_latency(f->h, 20 * GST_MSECOND, &min));
-  EXPECT_EQ(min, 20 * GST_MSECOND + 480 * GST_MSECOND + 300 * GST_MSECOND);
+  // A live upstream: the idle filler's 0.2 s (idle-timeout) adds to it.
+  EXPECT_EQ(min, 20 * GST_MSECOND + 480 * GST_MSECOND + 300 * GST_MSECOND + 200 * GST_MSECOND);
 
   // Offline cannot run live: the query fails with a warning that says why.
   auto off = feat("offline");
@@ -292,4 +298,207 @@ TEST(LaAudioFeat, LatencyIsOneBlockPlusTheLookahead) {
   const auto warnings = off->bus->take(GST_MESSAGE_WARNING);
   ASSERT_EQ(warnings.size(), 1u);
   test::expect_contains(warnings[0], "mode=offline cannot run with a live source");
+}
+
+// --------------------------------------------- live audio: time, not counting --
+
+namespace {
+
+// Runs laaudiofeat (streaming) over `pushes` and EOS; returns the blocks.
+std::vector<GstBuffer*> run_streaming(const std::function<void(GstHarness*)>& pushes) {
+  auto f = feat();
+  EXPECT_TRUE(f->h);
+  if (!f->h) return {};
+  pushes(f->h);
+  EXPECT_TRUE(gst_harness_push_event(f->h, gst_event_new_eos()));
+  return f->pull_all();
+}
+
+// The blocks are continuous from t0 (block b at t0 + 0.48 b) and equal,
+// byte for byte, to `want`'s.
+void expect_same_continuous_blocks(const std::vector<GstBuffer*>& got, const std::vector<GstBuffer*>& want,
+                                   GstClockTime t0) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t b = 0; b < got.size(); ++b) {
+    EXPECT_EQ(GST_BUFFER_PTS(got[b]), t0 + b * kBlockNs) << "block " << b;
+    EXPECT_EQ(GST_BUFFER_IS_DISCONT(got[b]), b == 0) << "block " << b;
+    EXPECT_TRUE(at::equal(as_tensor(got[b]), as_tensor(want[b]))) << "block " << b;
+  }
+}
+
+}  // namespace
+
+// A live source pauses (a TTS between sentences): the next audio is stamped
+// 1.13 s after the last sample. The blocks go on at the audio's time, the
+// pause filled with silence: the same blocks as audio with that silence in it.
+TEST(LaAudioFeat, StreamingPauseIsFilledWithSilenceAndTheAudioKeepsItsTime) {
+  const GstClockTime t0 = 3 * GST_SECOND;
+  const auto a = voice(kBlock + 4000), b = voice(kBlock + 1234, 0.37);
+  const int64_t pause = 18080;  // 1.13 s
+  const GstClockTime b_time = t0 + gst_util_uint64_scale(a.size() + pause, GST_SECOND, 16000);
+  auto got = run_streaming([&](GstHarness* h) {
+    push_audio(h, a, t0);
+    push_audio(h, b, b_time);
+  });
+  auto want = run_streaming([&](GstHarness* h) {
+    std::vector<float> x = a;
+    x.insert(x.end(), pause, 0.0f);
+    x.insert(x.end(), b.begin(), b.end());
+    push_audio(h, x, t0);
+  });
+  // ceil((a + pause + b) / 7680) = 6 blocks
+  EXPECT_EQ(want.size(), 6u);
+  expect_same_continuous_blocks(got, want, t0);
+  test::unref_all(got);
+  test::unref_all(want);
+}
+
+// The same pause announced by DISCONT and by a GAP event: the same blocks.
+TEST(LaAudioFeat, StreamingDiscontAndGapEventAreSilenceToo) {
+  const auto a = voice(kBlock + 4000), b = voice(kBlock + 1234, 0.37);
+  const int64_t pause = 18080;
+  const GstClockTime a_end = gst_util_uint64_scale(a.size(), GST_SECOND, 16000);
+  const GstClockTime b_time = gst_util_uint64_scale(a.size() + pause, GST_SECOND, 16000);
+  auto jump = run_streaming([&](GstHarness* h) {
+    push_audio(h, a, 0);
+    push_audio(h, b, b_time);
+  });
+  auto discont = run_streaming([&](GstHarness* h) {
+    push_audio(h, a, 0);
+    GstBuffer* first = audio_buffer(b.data(), 1000, b_time);
+    GST_BUFFER_FLAG_SET(first, GST_BUFFER_FLAG_DISCONT);
+    ASSERT_EQ(gst_harness_push(h, first), GST_FLOW_OK);
+    push_audio(h, std::vector<float>(b.begin() + 1000, b.end()), b_time + gst_util_uint64_scale(1000, GST_SECOND, 16000));
+  });
+  auto gap = run_streaming([&](GstHarness* h) {
+    push_audio(h, a, 0);
+    ASSERT_TRUE(gst_harness_push_event(h, gst_event_new_gap(a_end, b_time - a_end)));
+    push_audio(h, b, b_time);
+  });
+  expect_same_continuous_blocks(discont, jump, 0);
+  expect_same_continuous_blocks(gap, jump, 0);
+  test::unref_all(jump);
+  test::unref_all(discont);
+  test::unref_all(gap);
+}
+
+// A GAP before any audio starts the stream at the gap's time.
+TEST(LaAudioFeat, StreamingGapFirstStartsTheStreamAtItsTime) {
+  auto got = run_streaming([&](GstHarness* h) {
+    ASSERT_TRUE(gst_harness_push_event(h, gst_event_new_gap(GST_SECOND, GST_SECOND)));
+    push_audio(h, voice(4000), 2 * GST_SECOND);
+  });
+  auto want = run_streaming([&](GstHarness* h) {
+    std::vector<float> x(16000, 0.0f);
+    const auto v = voice(4000);
+    x.insert(x.end(), v.begin(), v.end());
+    push_audio(h, x, GST_SECOND);
+  });
+  expect_same_continuous_blocks(got, want, GST_SECOND);
+  test::unref_all(got);
+  test::unref_all(want);
+}
+
+// Audio stamped before time already covered loses the overlap; jitter within
+// 40 ms is ignored (the samples stay contiguous).
+TEST(LaAudioFeat, StreamingOverlapIsDroppedAndJitterIgnored) {
+  const auto a = voice(kBlock), b = voice(kBlock + 3000, 0.2);
+  const GstClockTime a_end = gst_util_uint64_scale(a.size(), GST_SECOND, 16000);
+  auto overlap = run_streaming([&](GstHarness* h) {
+    push_audio(h, a, 0);
+    // One buffer whose first 1600 samples overlap a. (Had it come in smaller
+    // buffers, each would be placed on its own: the overlap of a later one
+    // may fall within the jitter tolerance.)
+    push_audio(h, b, a_end - 100 * GST_MSECOND, b.size());
+  });
+  auto jitter = run_streaming([&](GstHarness* h) {
+    push_audio(h, a, 0);
+    push_audio(h, b, a_end + 30 * GST_MSECOND);  // within the 40 ms tolerance
+  });
+  auto cut = run_streaming([&](GstHarness* h) {
+    std::vector<float> x = a;
+    x.insert(x.end(), b.begin() + 1600, b.end());
+    push_audio(h, x, 0);
+  });
+  auto joined = run_streaming([&](GstHarness* h) {
+    std::vector<float> x = a;
+    x.insert(x.end(), b.begin(), b.end());
+    push_audio(h, x, 0);
+  });
+  expect_same_continuous_blocks(overlap, cut, 0);
+  expect_same_continuous_blocks(jitter, joined, 0);
+  for (auto* v : {&overlap, &jitter, &cut, &joined}) test::unref_all(*v);
+}
+
+// A live source that stops sending for 2 s (a muted call): with the idle
+// filler the blocks keep coming during the pause, driven by the pipeline
+// clock, continuous in time; the audio that comes back keeps its timestamps.
+// Without it (idle-timeout=0) nothing comes out during the pause.
+TEST(LaAudioFeat, LiveSourceThatGoesQuietKeepsBlocksComing) {
+  for (const double idle : {0.2, 0.0}) {
+    test::ensure_gst();
+    const std::string line =
+        "appsrc name=src is-live=true format=time caps=\"" + std::string(kAudioCaps) +
+        "\" ! laaudiofeat name=feat context=1.0 idle-timeout=" + std::to_string(idle) + " model-dir=" +
+        test::tiny_wav2vec2_dir() + " ! appsink name=out sync=false max-buffers=0 wait-on-eos=false";
+    GError* err = nullptr;
+    GstElement* p = gst_parse_launch(line.c_str(), &err);
+    ASSERT_TRUE(p && !err) << (err ? err->message : "");
+    GstElement* src = gst_bin_get_by_name(GST_BIN(p), "src");
+    GstElement* out = gst_bin_get_by_name(GST_BIN(p), "out");
+    ASSERT_EQ(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_ASYNC);
+    GstClock* clock = gst_pipeline_get_clock(GST_PIPELINE(p));
+    auto running_time = [&] { return gst_clock_get_time(clock) - gst_element_get_base_time(p); };
+    // Pushes `seconds` of voice stamped from `t` in 100 ms buffers, in real time.
+    auto speak = [&](GstClockTime t, double seconds) {
+      const auto x = voice(static_cast<int64_t>(seconds * 16000));
+      for (size_t i = 0; i < x.size(); i += 1600) {
+        const GstClockTime pts = t + gst_util_uint64_scale(i, GST_SECOND, 16000);
+        while (running_time() < pts + 100 * GST_MSECOND) g_usleep(5000);  // captured, then delivered
+        ASSERT_EQ(gst_app_src_push_buffer(GST_APP_SRC(src), audio_buffer(x.data() + i, 1600, pts)), GST_FLOW_OK);
+      }
+    };
+    // The first audio anchors the stream at its timestamp.
+    while (running_time() == GST_CLOCK_TIME_NONE || running_time() > 100 * GST_SECOND) g_usleep(1000);
+    const GstClockTime t0 = running_time();
+    speak(t0, 1.0);
+    const GstClockTime quiet_from = running_time();
+    g_usleep(2 * G_USEC_PER_SEC);  // the source sends nothing
+    std::vector<GstClockTime> during;  // PTS of the blocks that came out during the pause
+    while (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(out), 0)) {
+      during.push_back(GST_BUFFER_PTS(gst_sample_get_buffer(s)));
+      gst_sample_unref(s);
+    }
+    const GstClockTime back = t0 + 3 * GST_SECOND;  // it speaks again, at its own time
+    speak(back, 1.0);
+    gst_app_src_end_of_stream(GST_APP_SRC(src));
+    GstBus* bus = gst_element_get_bus(p);
+    GstMessage* end = gst_bus_timed_pop_filtered(bus, 30 * GST_SECOND,
+                                                 static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+    ASSERT_TRUE(end && GST_MESSAGE_TYPE(end) == GST_MESSAGE_EOS) << "no EOS";
+    gst_message_unref(end);
+    gst_object_unref(bus);
+    std::vector<GstClockTime> all = during;
+    while (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(out), 0)) {
+      all.push_back(GST_BUFFER_PTS(gst_sample_get_buffer(s)));
+      gst_sample_unref(s);
+    }
+    // Continuous blocks from t0 over the 4 s: ceil(4 / 0.48) = 9.
+    ASSERT_EQ(all.size(), 9u) << "idle-timeout " << idle;
+    for (size_t b = 0; b < all.size(); ++b) EXPECT_EQ(all[b], t0 + b * kBlockNs) << "block " << b;
+    if (idle > 0) {
+      // By the end of the pause (quiet_from + 2 s) silence up to about
+      // quiet_from + 2 s - 0.2 s (idle-timeout) has gone in: its blocks (with
+      // 0.16 s lookahead) came out during the pause.
+      EXPECT_GE(during.size(), 4u) << "blocks out during the 2 s pause; audio stopped at "
+                                   << GST_TIME_AS_MSECONDS(quiet_from - t0) << " ms";
+    } else {
+      EXPECT_LE(during.size(), 2u) << "without idle, only the spoken second's blocks";
+    }
+    gst_object_unref(clock);
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(src);
+    gst_object_unref(out);
+    gst_object_unref(p);
+  }
 }
