@@ -220,6 +220,10 @@ GstFlowReturn drain(GstLaVaeDecode* self) {
 // preference first) and sets up the pool for GstCudaMemory.
 bool negotiate_output(GstLaVaeDecode* self, const la::gst::LatentShape& shape) {
   State* st = self->st;
+  // This negotiation answers any pending reconfigure: a pad is linked with
+  // the flag set, and without clearing it the first block would negotiate
+  // again and send the same caps a second time.
+  gst_pad_check_reconfigure(self->srcpad);
   GstCaps* common = la::gst::pick_caps_with_peer(self->srcpad, output_caps(shape, st->cuda_context != nullptr));
   if (!common) {
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION,
@@ -247,6 +251,16 @@ bool negotiate_output(GstLaVaeDecode* self, const la::gst::LatentShape& shape) {
                       (nullptr));
     gst_caps_unref(common);
     return false;
+  }
+  // Downstream asked again (a RECONFIGURE) but takes the same caps: nothing to
+  // send or set up; the frames go on as they were.
+  GstCaps* current = gst_pad_get_current_caps(self->srcpad);
+  const bool unchanged = current && gst_caps_is_equal(current, common) && st->stream &&
+                         (!cuda_memory || st->cuda_frames);
+  if (current) gst_caps_unref(current);
+  if (unchanged) {
+    gst_caps_unref(common);
+    return true;
   }
   GST_INFO_OBJECT(self, "output %" GST_PTR_FORMAT, common);
   st->cuda_frames.reset();  // the old pool's buffers go back to it as downstream releases them

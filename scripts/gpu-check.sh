@@ -255,6 +255,9 @@ left=$((deadline - (SECONDS - start)))
 ((left > 30)) || die "no time left for the tests (built in $build_s s); run again on the warm machine (build-gpu is kept)"
 log "meson test ${args[*]} ${LA_MESON_TEST_ARGS:-} (stopped after $left s)"
 set +e
+rm -f "$build"/*.xml  # each gtest program's cases (protocol gtest); counted below
+# The bf16-against-fp32 tests run their bf16 side on the GPU (docs/testing.md).
+export LA_TEST_DEVICE="${LA_TEST_DEVICE:-cuda:0}"
 # shellcheck disable=SC2086
 timeout -k 15 "$left" "${mesonc[@]}" test -C "$build" "${args[@]}" ${LA_MESON_TEST_ARGS:-} >"$test_log" 2>&1
 rc=$?
@@ -264,6 +267,7 @@ testlog="$build/meson-logs/testlog.json"
 grep -E '^ *[0-9]+/[0-9]+ ' "$test_log" | sed 's/^/  /' || true
 [[ $rc != 124 && $rc != 137 ]] || log "tests STOPPED at the deadline (LA_GPU_DEADLINE_S=$deadline): the list above is partial"
 if [[ -f $testlog ]]; then
+  "$py" "$root/scripts/summarize-tests.py" "$testlog" | sed 's/^/  /' || true
   "$py" - "$testlog" <<'PY' || true
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]

@@ -9,9 +9,10 @@ namespace la::test {
 
 // liveavatargen + lavaedecode, 3 blocks at 64x64 (36 RGBA frames), the same
 // feature blocks: |frame bf16 - frame fp32| over every byte, in 8-bit levels.
-// Measured on the CPU (AvatarGenerator.WholeChainBf16AgainstFloat32): see the
-// test's recorded figures; the bounds are about twice the measurement.
-constexpr double kChainBf16MeanAbsLevels = 3.0;
-constexpr double kChainBf16P99AbsLevels = 16.0;
+// Measured on the CPU (AvatarGenerator.WholeChainBf16AgainstFloat32, 2-core
+// AVX-512 machine): mean 0.62, 99th percentile 3.0, max 8 levels; the bounds
+// are twice the measurement.
+constexpr double kChainBf16MeanAbsLevels = 1.25;
+constexpr double kChainBf16P99AbsLevels = 6.0;
 
 }  // namespace la::test

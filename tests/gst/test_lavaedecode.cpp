@@ -111,6 +111,29 @@ TEST(LaVaeDecode, TwelveFramesPerBlockAtBlockPtsPlusIOver25) {
   test::unref_all(out);
 }
 
+// One caps event downstream for one negotiation: the first block does not
+// negotiate again (the link left the reconfigure flag set), and a RECONFIGURE
+// that ends in the same caps sends none.
+TEST(LaVaeDecode, SendsItsCapsOnce) {
+  auto d = decoder(true, "video/x-raw, format=RGB");
+  ASSERT_TRUE(d->h);
+  ASSERT_TRUE(negotiate(*d));
+  d->push_segment(0);
+  const auto blocks = latent_blocks(3);
+  push_blocks(*d, {blocks[0]}, 0);
+  gst_harness_push_upstream_event(d->h, gst_event_new_reconfigure());
+  push_blocks(*d, {blocks[1], blocks[2]}, kBlockNs);
+  int caps_events = 0;
+  while (GstEvent* e = gst_harness_try_pull_event(d->h)) {
+    caps_events += GST_EVENT_TYPE(e) == GST_EVENT_CAPS;
+    gst_event_unref(e);
+  }
+  EXPECT_EQ(caps_events, 1);
+  auto frames = d->pull_all();
+  EXPECT_EQ(frames.size(), 36u);
+  test::unref_all(frames);
+}
+
 TEST(LaVaeDecode, EachFormatNegotiatesWithItsFrameSize) {
   for (const char* format : {"RGBA", "RGB", "I420", "NV12"}) {
     auto d = decoder(true, (std::string("video/x-raw, format=") + format).c_str());

@@ -1,8 +1,14 @@
 // liveavatargen in a harness: one latent block per features block with its
 // timestamps and caps, determinism per seed, prompt and image changes at the
 // next block, flush and new segments, caps that do not fit, latency,
-// progress; and its bad input (missing files, unreadable image, bad size).
+// progress; prompt and image changes from the application thread while
+// PLAYING at every block position of the first clips, every block, and with
+// another aspect ratio; and its bad input (missing files, unreadable image,
+// bad size).
 #include <gtest/gtest.h>
+
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
 
 #include <ATen/ATen.h>
 #include <cstring>
@@ -269,4 +275,223 @@ TEST(LiveAvatarGenBadInput, BadSizeAndLora) {
                     g_object_set(e, "checkpoint-dir", dir.c_str(), "image", img.c_str(), "lora", img.c_str(), nullptr);
                   }),
                   img);
+}
+
+// --- interactive changes while PLAYING (DESIGN.md §5) ---------------------------
+//
+// appsrc ! liveavatargen ! appsink: the element works in appsrc's streaming
+// thread and the test, as an application would, sets `image` and `prompt` from
+// its own thread while blocks flow. A clip is 4 blocks; the sink is refreshed
+// after the first one.
+
+namespace {
+
+constexpr const char* kPrompt = "A person talking";
+constexpr const char* kOtherPrompt = "Somebody else entirely, outdoors";
+constexpr int kClip = 4;
+
+std::string other_face() {
+  static const std::string path = write_png(scratch().file("other-face.png"), 120, 160, "smpte");  // 3:4
+  return path;
+}
+
+// 64x64 output (the cheapest size) from the 4:3 face.
+void small(GstElement* e) { g_object_set(e, "size", "64*64", nullptr); }
+
+using Blocks = std::vector<std::vector<uint8_t>>;
+
+class Playing {
+ public:
+  Playing() {
+    test::ensure_gst();
+    const std::string line = "appsrc name=src format=time caps=\"" + std::string(kFeaturesCaps) +
+                             "\" ! liveavatargen name=gen ! appsink name=out sync=false";
+    GError* err = nullptr;
+    pipeline_ = gst_parse_launch(line.c_str(), &err);
+    EXPECT_TRUE(pipeline_ && !err) << (err ? err->message : "");
+    g_clear_error(&err);
+    src_ = gst_bin_get_by_name(GST_BIN(pipeline_), "src");
+    gen_ = gst_bin_get_by_name(GST_BIN(pipeline_), "gen");
+    sink_ = gst_bin_get_by_name(GST_BIN(pipeline_), "out");
+    const std::string dir = test::tiny_checkpoint_dir().string(), l = lora(), img = face();
+    g_object_set(gen_, "checkpoint-dir", dir.c_str(), "lora", l.c_str(), "image", img.c_str(), "size", "64*64",
+                 "prompt", kPrompt, nullptr);
+    bus_ = gst_element_get_bus(pipeline_);
+    started_ = gst_element_set_state(pipeline_, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE;
+    EXPECT_TRUE(started_) << errors();
+  }
+  ~Playing() {
+    gst_element_set_state(pipeline_, GST_STATE_NULL);
+    for (GstElement* e : {src_, gen_, sink_}) gst_object_unref(e);
+    gst_object_unref(bus_);
+    gst_object_unref(pipeline_);
+  }
+  Playing(const Playing&) = delete;
+  Playing& operator=(const Playing&) = delete;
+
+  GstElement* gen() const { return gen_; }
+  bool started() const { return started_; }
+  void push(int block) { ASSERT_EQ(gst_app_src_push_buffer(GST_APP_SRC(src_), features(block)), GST_FLOW_OK); }
+  // The next block out (nullptr after an error or 60 s without one), with its caps.
+  GstSample* pull() {
+    for (int waited = 0; waited < 600; ++waited) {
+      if (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink_), 100 * GST_MSECOND)) return s;
+      take_errors();
+      if (!errors_.empty()) return nullptr;
+    }
+    return nullptr;
+  }
+  // Pushes blocks [from, to) one at a time, each pulled before the next goes
+  // in, so that a property set between two calls applies exactly at `to`.
+  Blocks run(int from, int to) {
+    Blocks out;
+    for (int b = from; b < to; ++b) {
+      push(b);
+      GstSample* s = pull();
+      if (!s) {
+        ADD_FAILURE() << "no block " << b << " out: " << errors();
+        break;
+      }
+      out.push_back(bytes(gst_sample_get_buffer(s)));
+      gst_sample_unref(s);
+    }
+    return out;
+  }
+  // "text | debug" of the errors posted so far, joined ("" when none).
+  std::string errors() {
+    take_errors();
+    return errors_;
+  }
+
+ private:
+  void take_errors() {
+    while (GstMessage* m = gst_bus_pop_filtered(bus_, GST_MESSAGE_ERROR)) {
+      GError* err = nullptr;
+      gchar* debug = nullptr;
+      gst_message_parse_error(m, &err, &debug);
+      errors_ += std::string(err ? err->message : "") + " | " + (debug ? debug : "") + "\n";
+      g_clear_error(&err);
+      g_free(debug);
+      gst_message_unref(m);
+    }
+  }
+
+  GstElement *pipeline_ = nullptr, *src_ = nullptr, *gen_ = nullptr, *sink_ = nullptr;
+  GstBus* bus_ = nullptr;
+  bool started_ = false;
+  std::string errors_;
+};
+
+// Blocks [0, n) of a harnessed stream in which `change` is made before block
+// k (in the pushing thread, so exactly at k), or never for k < 0. The harness
+// is reused: each stream starts with a flush and the original prompt and
+// image set again (a flushed stream keeps the last ones).
+Blocks reference_run(Harnessed& g, int k, int n, const std::function<void(GstElement*)>& change) {
+  g.flush();
+  g_object_set(g.element(), "image", face().c_str(), "prompt", kPrompt, nullptr);
+  Blocks out = run(g, 0, std::max(k, 0));
+  if (k >= 0) change(g.element());
+  const Blocks rest = run(g, std::max(k, 0), n);
+  out.insert(out.end(), rest.begin(), rest.end());
+  return out;
+}
+
+// A change at each block position of the first three clips (0 .. 11), made
+// from the application thread while PLAYING, the stream going on for a clip
+// and a block after it: no error; the blocks before it are those of the
+// unchanged stream; from the next block on they are those of a stream in
+// which the change was made exactly at that boundary, and differ from the
+// unchanged ones.
+void change_at_every_block(const std::function<void(GstElement*)>& change) {
+  constexpr int positions = 3 * kClip, after = kClip + 1;
+  auto ref = generator(small);
+  ASSERT_TRUE(ref->h);
+  const Blocks unchanged = reference_run(*ref, -1, positions + after, change);
+  ASSERT_EQ(unchanged.size(), size_t(positions + after));
+  for (int k = 0; k < positions; ++k) {
+    SCOPED_TRACE("change before block " + std::to_string(k));
+    Playing p;
+    ASSERT_TRUE(p.started());
+    Blocks got = p.run(0, k);
+    change(p.gen());  // the application thread, while the streaming thread waits for block k
+    const Blocks rest = p.run(k, k + after);
+    ASSERT_EQ(rest.size(), size_t(after)) << p.errors();
+    EXPECT_EQ(p.errors(), "");
+    got.insert(got.end(), rest.begin(), rest.end());
+    for (int b = 0; b < k; ++b) EXPECT_EQ(got[b], unchanged[b]) << "block " << b << " before the change";
+    EXPECT_NE(got[k], unchanged[k]) << "the change did not show at block " << k;
+    const Blocks want = reference_run(*ref, k, k + after, change);
+    ASSERT_EQ(want.size(), got.size()) << ref->bus->take().size() << " errors in the reference run";
+    for (int b = k; b < k + after; ++b) EXPECT_EQ(got[b], want[b]) << "block " << b << " after the change";
+  }
+  EXPECT_TRUE(ref->bus->take().empty());
+}
+
+}  // namespace
+
+TEST(LiveAvatarGenInteractive, ImageChangeAtEveryBlockOfTheFirstThreeClips) {
+  change_at_every_block([](GstElement* e) { g_object_set(e, "image", other_face().c_str(), nullptr); });
+}
+
+TEST(LiveAvatarGenInteractive, PromptChangeAtEveryBlockOfTheFirstThreeClips) {
+  change_at_every_block([](GstElement* e) { g_object_set(e, "prompt", kOtherPrompt, nullptr); });
+}
+
+// Image and prompt changed before every block, alternating between two of
+// each, for 20 blocks (5 clips): 20 blocks out, continuous in time, no error.
+TEST(LiveAvatarGenInteractive, ChangeEveryBlockFor20Blocks) {
+  Playing p;
+  ASSERT_TRUE(p.started());
+  const std::string images[2] = {other_face(), face()};
+  const char* prompts[2] = {kOtherPrompt, kPrompt};
+  std::vector<GstClockTime> pts;
+  for (int b = 0; b < 20; ++b) {
+    g_object_set(p.gen(), "image", images[b % 2].c_str(), "prompt", prompts[b % 2], nullptr);
+    p.push(b);
+    GstSample* s = p.pull();
+    ASSERT_TRUE(s) << "no block " << b << " out: " << p.errors();
+    GstBuffer* out = gst_sample_get_buffer(s);
+    pts.push_back(GST_BUFFER_PTS(out));
+    EXPECT_EQ(GST_BUFFER_DURATION(out), kBlockNs);
+    EXPECT_EQ(GST_BUFFER_OFFSET(out), guint64(b));
+    EXPECT_EQ(GST_BUFFER_IS_DISCONT(out), b == 0) << "block " << b;
+    gst_sample_unref(s);
+  }
+  ASSERT_EQ(pts.size(), 20u);
+  for (int b = 0; b < 20; ++b) EXPECT_EQ(pts[b], b * kBlockNs) << "block " << b;
+  EXPECT_EQ(p.errors(), "");
+}
+
+// A new image of another aspect ratio and size while PLAYING is resized and
+// cropped to the running size: the caps, the width/height properties and the
+// block size stay; no error, across the next clip boundary.
+TEST(LiveAvatarGenInteractive, ImageOfAnotherAspectKeepsTheRunningSize) {
+  const std::string wide = write_png(scratch().file("wide.png"), 320, 48, "snow");  // 20:3
+  Playing p;
+  ASSERT_TRUE(p.started());
+  p.push(0);
+  GstSample* first = p.pull();
+  ASSERT_TRUE(first) << p.errors();
+  GstCaps* caps = gst_caps_ref(gst_sample_get_caps(first));
+  const gsize size = gst_buffer_get_size(gst_sample_get_buffer(first));
+  gst_sample_unref(first);
+  gint width = 0, height = 0;
+  g_object_get(p.gen(), "width", &width, "height", &height, nullptr);
+  EXPECT_EQ(width, 64);
+  EXPECT_EQ(height, 64);
+  g_object_set(p.gen(), "image", wide.c_str(), nullptr);
+  for (int b = 1; b < 2 * kClip; ++b) {
+    p.push(b);
+    GstSample* s = p.pull();
+    ASSERT_TRUE(s) << "no block " << b << " out: " << p.errors();
+    EXPECT_TRUE(gst_caps_is_equal(gst_sample_get_caps(s), caps)) << "block " << b;
+    EXPECT_EQ(gst_buffer_get_size(gst_sample_get_buffer(s)), size) << "block " << b;
+    gst_sample_unref(s);
+  }
+  gint w2 = 0, h2 = 0;
+  g_object_get(p.gen(), "width", &w2, "height", &h2, nullptr);
+  EXPECT_EQ(w2, width);
+  EXPECT_EQ(h2, height);
+  EXPECT_EQ(p.errors(), "");
+  gst_caps_unref(caps);
 }

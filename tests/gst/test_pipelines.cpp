@@ -21,6 +21,7 @@
 #include "engine/runtime/cuda_runtime_info.h"
 #include "tests/common/bf16_bounds.h"
 #include "tests/common/figure.h"
+#include "tests/common/figure.h"
 #include "tests/gst/gst_test_util.h"
 
 using namespace la;
@@ -344,7 +345,7 @@ TEST(Pipelines, CudaMemoryOutputOnTheGpu) {
   std::printf("[cuda-memory] mean |system - CUDAMemory| %.4f; against the CPU's float32: system %.3f, "
               "CUDAMemory %.3f levels (bound %.1f)\n",
               memories, system_vs_cpu, cuda_vs_cpu, test::kChainBf16MeanAbsLevels);
-  RecordProperty("figure:gpu.chain.bf16.mean_abs_levels", std::to_string(cuda_vs_cpu));
+  test::record_doc_figure("gpu.chain.bf16.mean_abs_levels", cuda_vs_cpu);
   // A stride or plane bug moves whole rows: far above kernel nondeterminism.
   EXPECT_LT(memories, 0.5);
   EXPECT_LE(system_vs_cpu, test::kChainBf16MeanAbsLevels);

@@ -122,3 +122,40 @@ TEST(AudioFeatures, StreamingDoesNotDependOnBufferSizes) {
     for (size_t b = 0; b < got.size(); ++b) EXPECT_TRUE(at::equal(got[b], want[b])) << "chunk " << chunk << " block " << b;
   }
 }
+
+// Where streaming reads a video frame's audio against where offline reads it,
+// for utterances of every length from 1 s to 20 s (in steps of one 20 ms hop
+// plus a few samples): streaming places frame i of a block computed before the
+// end at 30 Hz frame round(1.2 i) x 5/3 in 50 Hz frames, offline at
+// round(1.2 i) x (T50-1)/(T30-1), T50 the utterance's 50 Hz frames and
+// T30 = int(T50 / 50 x 30). Blocks completed at the end use the exact scale in
+// both. The worst offset is a property of the formula, not of the weights.
+TEST(AudioFeatures, StreamingFrameAlignmentAgainstOfflineIsMeasured) {
+  const auto m = model();
+  const double lookahead = 2560;  // the element's default 0.16 s
+  double worst_ms = 0;
+  int64_t worst_n = 0;
+  for (int64_t n = 16000; n <= 20 * 16000; n += 323) {
+    const int64_t t50 = m->frame_count(n);
+    const auto t30 = static_cast<int64_t>(static_cast<double>(t50) / 50.0 * 30.0);
+    if (t30 < 2) continue;
+    const double exact = static_cast<double>(t50 - 1) / static_cast<double>(t30 - 1);
+    for (int64_t block = 0; (block + 1) * 7680 + lookahead <= n; ++block)  // computed while streaming
+      for (int64_t i = block * 12; i < block * 12 + 12; ++i) {
+        const double j = std::nearbyint(1.2 * static_cast<double>(i));
+        if (j >= static_cast<double>(t30)) continue;  // past the audio: zeros in both
+        const double ms = std::abs(j * 5.0 / 3.0 - j * exact) * 20.0;
+        if (ms > worst_ms) worst_ms = ms, worst_n = n;
+      }
+  }
+  std::printf("[alignment] streaming vs offline: worst %.1f ms (utterance of %lld samples)\n", worst_ms,
+              static_cast<long long>(worst_n));
+  test::record_doc_figure("audio.streaming_alignment.worst_ms", worst_ms);
+  // The offset grows along the utterance to at most (T50-1) - 5/3 (T30-1) 50 Hz
+  // frames at its last frame: 2/3..2 frames as T50 mod 5 varies, 7/3 where
+  // int(T50/50*30) rounds down one more in float: 46.7 ms. It does not grow
+  // with the utterance's length, and a continuous live stream has no end to
+  // be measured against (5/3 is the scale both converge to).
+  EXPECT_GT(worst_ms, 20.0) << "more than one 50 Hz frame, as the docs say";
+  EXPECT_LE(worst_ms, 7.0 / 3.0 * 20.0 + 1e-6);
+}

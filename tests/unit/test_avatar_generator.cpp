@@ -13,6 +13,7 @@
 #include "elements/avatar_generator.h"
 #include "elements/vae_decode_stream.h"
 #include "tests/common/bf16_bounds.h"
+#include "tests/common/figure.h"
 #include "tests/common/temp_dir.h"
 #include "tests/common/tiny_checkpoint.h"
 
@@ -114,8 +115,8 @@ TEST(AvatarGenerator, WholeChainBf16AgainstFloat32) {
   const double max = all.max().item<double>();
   std::printf("[bf16 chain] %s: |bf16 - fp32| over %lld bytes: mean %.3f, p99 %.1f, max %.0f levels\n",
               device.str().c_str(), static_cast<long long>(all.numel()), mean, p99, max);
-  RecordProperty("figure:chain.bf16.mean_abs_levels", std::to_string(mean));
-  RecordProperty("figure:chain.bf16.p99_abs_levels", std::to_string(p99));
+  test::record_doc_figure("chain.bf16.mean_abs_levels", mean);
+  test::record_doc_figure("chain.bf16.p99_abs_levels", p99);
   EXPECT_GT(mean, 0.0) << "bf16 and float32 gave identical frames: was bf16 used at all?";
   EXPECT_LE(mean, test::kChainBf16MeanAbsLevels);
   EXPECT_LE(p99, test::kChainBf16P99AbsLevels);

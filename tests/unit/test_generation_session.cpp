@@ -160,3 +160,60 @@ TEST_F(Session, StepsOtherThanFourWork) {
   EXPECT_TRUE(at::isfinite(x).all().item<bool>());
   EXPECT_FALSE(at::equal(x, make().next_block(audio(0))));
 }
+
+// Interactive changes (DESIGN.md §5) at every block position of the first three
+// clips: inside the first clip, at the clip boundaries where the sink is
+// refreshed, and later. The stream goes on for several blocks (past the next
+// clip boundary) without an error; the blocks before the change are those of
+// the unchanged stream and the change shows from its block on.
+TEST_F(Session, ImageChangeAtEveryBlockOfTheFirstThreeClips) {
+  const int64_t clip = session::SessionOptions{}.blocks_per_clip, positions = 3 * clip, after = clip + 1;
+  auto base = make();
+  const auto unchanged = run(base, positions + after);
+  const at::Tensor ref = input({16, 1, kH, kW}, 50), motion = input({16, 19, kH, kW}, 51);
+  for (int64_t k = 0; k < positions; ++k) {
+    SCOPED_TRACE("image change before block " + std::to_string(k));
+    auto s = make();
+    const auto before = run(s, k);
+    s.set_reference(ref, motion);
+    std::vector<at::Tensor> later;
+    ASSERT_NO_THROW(later = run(s, after));
+    for (int64_t b = 0; b < k; ++b) EXPECT_TRUE(at::equal(before[b], unchanged[b])) << "block " << b;
+    EXPECT_FALSE(at::equal(later[0], unchanged[k]));
+    for (const auto& x : later) EXPECT_TRUE(at::isfinite(x).all().item<bool>());
+  }
+}
+
+TEST_F(Session, PromptChangeAtEveryBlockOfTheFirstThreeClips) {
+  const int64_t clip = session::SessionOptions{}.blocks_per_clip, positions = 3 * clip, after = clip + 1;
+  auto base = make();
+  const auto unchanged = run(base, positions + after);
+  for (int64_t k = 0; k < positions; ++k) {
+    SCOPED_TRACE("prompt change before block " + std::to_string(k));
+    auto s = make();
+    const auto before = run(s, k);
+    s.set_prompt(prompt(99));
+    std::vector<at::Tensor> later;
+    ASSERT_NO_THROW(later = run(s, after));
+    for (int64_t b = 0; b < k; ++b) EXPECT_TRUE(at::equal(before[b], unchanged[b])) << "block " << b;
+    EXPECT_FALSE(at::equal(later[0], unchanged[k]));
+    for (const auto& x : later) EXPECT_TRUE(at::isfinite(x).all().item<bool>());
+  }
+}
+
+// A prompt change re-runs the sink prefill with the sink's current reference
+// frame: the image's latent inside the first clip, the refreshed frame after
+// it. Setting the same prompt again therefore changes nothing, at any position.
+TEST_F(Session, SamePromptAgainAtEveryBlockChangesNothing) {
+  const int64_t clip = session::SessionOptions{}.blocks_per_clip, positions = 3 * clip;
+  auto base = make();
+  const auto unchanged = run(base, positions + 1);
+  for (int64_t k = 0; k < positions; ++k) {
+    SCOPED_TRACE("same prompt again before block " + std::to_string(k));
+    auto s = make();
+    run(s, k);
+    s.set_prompt(prompt());
+    const auto later = run(s, std::min<int64_t>(2, positions + 1 - k));
+    for (size_t i = 0; i < later.size(); ++i) EXPECT_TRUE(at::equal(later[i], unchanged[k + i])) << "block " << k + i;
+  }
+}

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <utility>
 
 #include "engine/models/umt5/tokenizer.h"
 #include "engine/text/prompt_cleaning.h"
@@ -191,6 +192,38 @@ TEST_F(TokenizerTest, TokenizerJsonOfAnotherModelIsAnError) {
     FAIL() << "a BPE tokenizer.json was accepted";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find(dir + "/tokenizer.json: model type is not Unigram"), std::string::npos) << e.what();
+  }
+}
+
+// Tokenizer files are untrusted: ids, counts and nesting are bounded with an
+// error that names the file, never a huge allocation or a write out of range.
+TEST_F(TokenizerTest, HostileTokenizerFilesAreClearErrors) {
+  struct Case {
+    std::string file, text, message;
+  };
+  const Case cases[] = {
+      {"tokenizer.json",
+       R"({"model": {"type": "Unigram", "unk_id": 2, "vocab": []}, "added_tokens": [{"content": "<x>", "id": -1}]})",
+       "added token id -1 is outside 0.."},
+      {"tokenizer.json",
+       R"({"model": {"type": "Unigram", "unk_id": 2, "vocab": []}, "added_tokens": [{"content": "<x>", "id": 2147483647}]})",
+       "added token id 2147483647 is outside 0.."},
+      {"tokenizer_config.json", R"({"extra_ids": 2000000000})", "extra_ids 2000000000 is outside 0..65536"},
+      {"tokenizer.json", std::string(100000, '[') + std::string(100000, ']'), "JSON nested deeper than 64"},
+  };
+  for (const auto& [file, text, message] : cases) {
+    test::TempDir tmp;
+    const std::string dir = tmp.file("tok");
+    std::filesystem::create_directories(dir);
+    std::filesystem::copy_file(tokenizer_dir() + "/spiece.model", dir + "/spiece.model");
+    test::write_bytes(dir + "/" + file, text);
+    try {
+      models::Umt5Tokenizer tok(dir, 16);
+      ADD_FAILURE() << file << " accepted: " << message;
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(dir + "/" + file), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+    }
   }
 }
 

@@ -9,6 +9,9 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <system_error>
+
+#include "engine/io/json_depth.h"
 
 namespace la::models {
 namespace {
@@ -25,11 +28,27 @@ size_t utf8_length(unsigned char lead) {
 
 bool is_ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
+// The tokenizer files are untrusted: bounded in size (the real tokenizer.json
+// is about 16 MB) and in nesting (nlohmann parses recursively) before parsing.
+constexpr std::uintmax_t kMaxTokenizerFileBytes = 256u << 20;
+constexpr size_t kMaxJsonDepth = 64;
+constexpr int64_t kMaxAddedTokens = 65536;
+
 nlohmann::json read_json(const std::string& path, const nlohmann::json::parser_callback_t& keep = nullptr) {
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) throw std::runtime_error("file " + path + ": cannot open (" + ec.message() + ")");
+  if (size > kMaxTokenizerFileBytes)
+    throw std::runtime_error("file " + path + ": " + std::to_string(size) + " bytes, more than the " +
+                             std::to_string(kMaxTokenizerFileBytes) + " a tokenizer file may have");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("file " + path + ": cannot open");
+  std::string text(static_cast<size_t>(size), '\0');
+  if (!in.read(text.data(), static_cast<std::streamsize>(size))) throw std::runtime_error("file " + path + ": cannot read");
+  if (!io::json_depth_within(text, kMaxJsonDepth))
+    throw std::runtime_error("file " + path + ": JSON nested deeper than " + std::to_string(kMaxJsonDepth));
   try {
-    return nlohmann::json::parse(in, keep);
+    return nlohmann::json::parse(text, keep);
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error("file " + path + ": not valid JSON: " + e.what());
   }
@@ -57,7 +76,13 @@ void add_special_tokens(const std::string& dir, const sentencepiece::SentencePie
       if (j.contains(key)) names.push_back(token_content(j[key]));
     if (j.contains("additional_special_tokens") && j["additional_special_tokens"].is_array())
       for (const auto& t : j["additional_special_tokens"]) names.push_back(token_content(t));
-    if (j.contains("extra_ids") && j["extra_ids"].is_number_integer()) extra = j["extra_ids"].get<int>();
+    if (j.contains("extra_ids") && j["extra_ids"].is_number_integer()) {
+      const int64_t e = j["extra_ids"].get<int64_t>();
+      if (e < 0 || e > kMaxAddedTokens)
+        throw std::runtime_error("file " + dir + file + ": extra_ids " + std::to_string(e) + " is outside 0.." +
+                                 std::to_string(kMaxAddedTokens));
+      extra = static_cast<int>(e);
+    }
   }
   for (int i = 0; i < extra; ++i) names.push_back("<extra_id_" + std::to_string(i) + ">");
   const int n = sp.GetPieceSize();
@@ -100,7 +125,13 @@ HfTokenizerConfig read_hf_tokenizer_config(const std::string& dir, const sentenc
         if (!t.is_object() || !t.contains("content") || !t["content"].is_string() || !t.contains("id") ||
             !t["id"].is_number_integer())
           throw fail("an added_tokens entry lacks content or id");
-        c.added_tokens.push_back({t["content"].get<std::string>(), t["id"].get<int>(), t.value("lstrip", false),
+        // Ids index the score table and the embedding: bounded (umT5's
+        // extra ids sit right after the pieces).
+        const int64_t id = t["id"].get<int64_t>();
+        if (id < 0 || id >= static_cast<int64_t>(sp.GetPieceSize()) + kMaxAddedTokens)
+          throw fail("added token id " + std::to_string(id) + " is outside 0.." +
+                     std::to_string(sp.GetPieceSize() + kMaxAddedTokens - 1));
+        c.added_tokens.push_back({t["content"].get<std::string>(), static_cast<int>(id), t.value("lstrip", false),
                                   t.value("rstrip", false)});
       }
     }
