@@ -42,6 +42,7 @@
 #include "gst/memory_usage.h"
 #include "gst/model_cache.h"
 #include "gst/pad_queries.h"
+#include "gst/block_latency.h"
 #include "gst/progress.h"
 #include "gst/tensor_memory.h"
 
@@ -87,6 +88,7 @@ struct State {
   uint64_t frames_out = 0, blocks_out = 0;
   bool discont = true;
   std::atomic<bool> warned_not_live{false};
+  la::gst::BlockLatency block_latency;  // measured decoding time per block: the LATENCY answer
 };
 
 }  // namespace
@@ -145,6 +147,7 @@ void start_stream(State* st) {
   st->t0 = GST_CLOCK_TIME_NONE;
   st->frames_out = st->blocks_out = 0;
   st->discont = true;
+  st->block_latency.restart();
 }
 
 // Pushes each decoded block as 12 frames in one buffer list, then reports it.
@@ -183,6 +186,20 @@ GstFlowReturn push_decoded(GstLaVaeDecode* self, const std::vector<la::elements:
     }
     const GstFlowReturn ret = gst_pad_push_list(self->srcpad, list);
     ++st->blocks_out;
+    // Online: one block decoded per block in (offline decodes at EOS and
+    // refuses live pipelines, so its times are not a latency).
+    if (st->online && st->block_latency.record(seconds / static_cast<double>(blocks.size()), kBlockDuration)) {
+      GST_INFO_OBJECT(self, "decoding a block now takes up to %" GST_TIME_FORMAT ": latency re-posted",
+                      GST_TIME_ARGS(st->block_latency.latency()));
+      gst_element_post_message(GST_ELEMENT(self), gst_message_new_latency(GST_OBJECT(self)));
+    }
+    if (st->online && st->block_latency.live()) {
+      const std::string doing = "VAE decoding (" + std::to_string(8 * st->shape.width) + "x" +
+                                std::to_string(8 * st->shape.height) + " on " + st->device.str() + ")";
+      st->block_latency.warn_if_behind(GST_ELEMENT(self), doing.c_str(),
+                                       "a smaller size, or decoding on a GPU (cuda-device-id), on its own GPU after a "
+                                       "queue if the DiT has one");
+    }
     la::gst::Progress p;
     p.blocks = st->blocks_out;
     p.frames = st->frames_out;
@@ -417,9 +434,8 @@ gboolean latency_query(GstLaVaeDecode* self, GstQuery* query) {
     }
     return TRUE;
   }
-  // A real-time decoder finishes a block within the block's own duration:
-  // one block of latency covers it.
-  la::gst::add_latency(query, kBlockDuration);
+  // A block's frames come out its decoding time after the block came in.
+  st->block_latency.answer(query);
   return TRUE;
 }
 

@@ -32,6 +32,7 @@
 #include "gst/memory_usage.h"
 #include "gst/model_cache.h"
 #include "gst/pad_queries.h"
+#include "gst/block_latency.h"
 #include "gst/progress.h"
 #include "gst/tensor_memory.h"
 
@@ -73,13 +74,18 @@ struct Settings {
 struct State {
   std::mutex lock;  // guards settings, the pending changes and the output size
   Settings settings;
-  std::optional<std::string> pending_prompt, pending_image;  // set while PAUSED/PLAYING
-  int width = 0, height = 0;                                 // 0 until READY
+  std::optional<std::string> pending_prompt, pending_image;  // set while `started`
+  // From start()'s copy of the settings until PAUSED->READY: prompt= / image=
+  // become pending changes. A flag under the lock, not GST_STATE(), so that a
+  // change made while READY->PAUSED runs is neither lost nor read unlocked.
+  bool started = false;
+  int width = 0, height = 0;  // 0 until READY
 
   // Loaded at NULL->READY.
   la::elements::GeneratorModels models;
   c10::Device device{c10::kCPU};
   at::Tensor image_rgb;
+  std::string image_file;  // what image_rgb was decoded from
   // From READY->PAUSED on: the streaming thread's.
   std::unique_ptr<la::elements::AvatarGenerator> generator;
   la::gst::FeaturesShape features;
@@ -87,6 +93,9 @@ struct State {
   bool tensor_memory_out = false;  // negotiated memory:LiveAvatarTensor: latents stay on the device
   bool discont = true;
   uint64_t blocks_out = 0;
+  // Measured processing time per block: the LATENCY answer, and the warning
+  // when a live pipeline cannot keep up.
+  la::gst::BlockLatency latency;
 };
 
 }  // namespace
@@ -164,6 +173,7 @@ bool load(GstLaGen* self) {
   }
   try {
     st->image_rgb = la::gst::load_image_rgb(s.image);
+    st->image_file = s.image;
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, RESOURCE, READ, ("%s", e.what()), ("the image property names the reference picture"));
     return false;
@@ -233,6 +243,22 @@ bool start(GstLaGen* self) {
     s = st->settings;
     st->pending_prompt.reset();
     st->pending_image.reset();
+    st->started = true;
+  }
+  auto fail = [st] {
+    std::lock_guard<std::mutex> g(st->lock);
+    st->started = false;
+    return false;
+  };
+  // An image set while READY: the output size stays the one of NULL->READY.
+  if (s.image != st->image_file) {
+    try {
+      st->image_rgb = la::gst::load_image_rgb(s.image);
+      st->image_file = s.image;
+    } catch (const std::exception& e) {
+      GST_ELEMENT_ERROR(self, RESOURCE, READ, ("%s", e.what()), ("the image property names the reference picture"));
+      return fail();
+    }
   }
   la::session::SessionOptions o;
   o.seed = s.seed;
@@ -244,7 +270,7 @@ bool start(GstLaGen* self) {
     st->generator->set_image(st->image_rgb);
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("cannot start generation: %s", e.what()), (nullptr));
-    return false;
+    return fail();
   }
   st->blocks_out = 0;
   st->discont = true;
@@ -260,19 +286,22 @@ bool apply_changes(GstLaGen* self) {
     prompt.swap(st->pending_prompt);
     image.swap(st->pending_image);
   }
+  const char* what = "prompt";
   try {
     if (prompt) {
       GST_INFO_OBJECT(self, "new prompt from block %" G_GUINT64_FORMAT ": %s", st->blocks_out, prompt->c_str());
       st->generator->set_prompt(*prompt);
     }
     if (image) {
+      what = "image";
       GST_INFO_OBJECT(self, "new image from block %" G_GUINT64_FORMAT ": %s", st->blocks_out, image->c_str());
+      // Resized/cropped to the running size by set_image: the caps never change.
       st->image_rgb = la::gst::load_image_rgb(*image);
+      st->image_file = *image;
       st->generator->set_image(st->image_rgb);
     }
   } catch (const std::exception& e) {
-    GST_ELEMENT_ERROR(self, RESOURCE, READ, ("cannot apply the new %s: %s", prompt ? "prompt" : "image", e.what()),
-                      (nullptr));
+    GST_ELEMENT_ERROR(self, RESOURCE, READ, ("cannot apply the new %s: %s", what, e.what()), (nullptr));
     return false;
   }
   return true;
@@ -313,6 +342,29 @@ bool set_sink_caps(GstLaGen* self, GstCaps* caps) {
   return ok;
 }
 
+// After each block: a LATENCY message when the measured processing time grew
+// (live sinks re-configure), and once per stream a warning when a live
+// pipeline runs slower than real time.
+void note_block_time(GstLaGen* self, double seconds, GstClockTime duration) {
+  State* st = self->st;
+  if (st->latency.record(seconds, duration)) {
+    GST_INFO_OBJECT(self, "a block now takes up to %" GST_TIME_FORMAT ": latency re-posted",
+                    GST_TIME_ARGS(st->latency.latency()));
+    gst_element_post_message(GST_ELEMENT(self), gst_message_new_latency(GST_OBJECT(self)));
+  }
+  if (st->latency.live()) {
+    int steps;
+    {
+      std::lock_guard<std::mutex> g(st->lock);
+      steps = st->settings.steps;
+    }
+    const std::string doing = "generation (" + std::to_string(st->width) + "x" + std::to_string(st->height) + ", " +
+                              std::to_string(steps) + " steps on " + st->device.str() + ")";
+    st->latency.warn_if_behind(GST_ELEMENT(self), doing.c_str(),
+                               "a smaller size, fewer steps, fp8, or a (faster) GPU with cuda-device-id");
+  }
+}
+
 GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   auto* self = LA_GEN(parent);
   State* st = self->st;
@@ -326,19 +378,24 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
     return GST_FLOW_ERROR;
   }
   const auto t0 = std::chrono::steady_clock::now();
-  at::Tensor latents;
+  at::Tensor features, latents;
   try {
-    const at::Tensor features = la::gst::buffer_to_tensor(buffer, st->features.sizes(), at::kFloat);
-    latents = st->generator->next_block(features);
-  } catch (const std::invalid_argument& e) {
+    features = la::gst::buffer_to_tensor(buffer, st->features.sizes(), at::kFloat);
+  } catch (const std::exception& e) {
     gst_buffer_unref(buffer);
     GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("features buffer does not fit: %s", e.what()), (nullptr));
     return GST_FLOW_ERROR;
+  }
+  // Past the buffer check, anything thrown is the generator's own failure,
+  // not the input's (an std::invalid_argument included).
+  try {
+    latents = st->generator->next_block(features);
   } catch (const std::exception& e) {
     gst_buffer_unref(buffer);
     GST_ELEMENT_ERROR(self, STREAM, FAILED, ("generation failed: %s", e.what()), (nullptr));
     return GST_FLOW_ERROR;
   }
+  features.reset();  // lets go of the input buffer's mapping
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   // Tensor memory: the block stays on the DiT's device (zero-copy on a GPU).
   // System memory: it comes to the host.
@@ -350,8 +407,10 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   if (st->discont || GST_BUFFER_IS_DISCONT(buffer)) GST_BUFFER_FLAG_SET(out, GST_BUFFER_FLAG_DISCONT);
   st->discont = false;
   const GstClockTime pts = GST_BUFFER_PTS(buffer);
+  const GstClockTime duration = GST_BUFFER_DURATION(out);
   gst_buffer_unref(buffer);
   ++st->blocks_out;
+  note_block_time(self, seconds, duration);
 
   la::gst::Progress p;
   p.blocks = st->blocks_out;
@@ -370,6 +429,7 @@ void new_stream(State* st) {
   if (st->generator && st->blocks_out > 0) st->generator->reset();
   st->blocks_out = 0;
   st->discont = true;
+  st->latency.restart();
 }
 
 gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
@@ -403,8 +463,8 @@ gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
   switch (GST_QUERY_TYPE(query)) {
     case GST_QUERY_LATENCY:
       if (!gst_pad_peer_query(self->sinkpad, query)) return FALSE;
-      // Real time means a block is generated within its own duration.
-      la::gst::add_latency(query, kBlockDuration);
+      // Each block comes out its processing time after its features came in.
+      st->latency.answer(query);
       return TRUE;
     case GST_QUERY_CAPS: {
       GstCaps* caps;
@@ -439,6 +499,12 @@ static GstStateChangeReturn gst_la_gen_change_state(GstElement* element, GstStat
   const GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_la_gen_parent_class)->change_state(element, transition);
   switch (transition) {
     case GST_STATE_CHANGE_PAUSED_TO_READY:
+      {
+        std::lock_guard<std::mutex> g(st->lock);
+        st->started = false;  // later changes wait in the settings for the next start()
+        st->pending_prompt.reset();
+        st->pending_image.reset();
+      }
       st->generator.reset();  // the streaming thread has stopped
       st->have_caps = false;
       break;
@@ -446,6 +512,7 @@ static GstStateChangeReturn gst_la_gen_change_state(GstElement* element, GstStat
       std::lock_guard<std::mutex> g(st->lock);
       st->models = {};
       st->image_rgb.reset();
+      st->image_file.clear();
       st->width = st->height = 0;
       break;
     }
@@ -468,11 +535,11 @@ static void gst_la_gen_set_property(GObject* object, guint id, const GValue* val
     case PROP_LORA: s.lora = str(); break;
     case PROP_IMAGE:
       s.image = str();
-      if (GST_STATE(object) >= GST_STATE_PAUSED) st->pending_image = s.image;
+      if (st->started) st->pending_image = s.image;
       break;
     case PROP_PROMPT:
       s.prompt = str();
-      if (GST_STATE(object) >= GST_STATE_PAUSED) st->pending_prompt = s.prompt;
+      if (st->started) st->pending_prompt = s.prompt;
       break;
     case PROP_SIZE: s.size = str().empty() ? kDefaultSize : str(); break;
     case PROP_SEED: s.seed = g_value_get_uint64(value); break;

@@ -79,16 +79,22 @@ void GenerationSession::apply_pending() {
     motion_latents_ = pending_motion_;
     pending_ref_.reset();
     pending_motion_.reset();
-    refreshed_ref_.reset();  // a new image replaces the refreshed sink too
+    // A new image replaces the refreshed sink, and inside the first clip it
+    // cancels the refresh due at its end: block 0's frame shows the old image.
+    refreshed_ref_.reset();
+    sink_ref_ = ref_latent_;
     prefill_needed = true;
   }
   if (prompt_.layers.empty() || !ref_latent_.defined())
     throw std::logic_error("generation needs a prompt and a reference image before the first block");
-  if (prefill_needed) prefill(refreshed_ref_.defined() ? refreshed_ref_ : ref_latent_);
+  // From the sink's current reference frame: inside the first clip that is
+  // still the image's latent even though refreshed_ref_ is already captured.
+  if (prefill_needed) prefill(sink_ref_);
 }
 
 void GenerationSession::prefill(const at::Tensor& ref_latent) {
   sink_ = dit_->prefill_sink(ref_latent, motion_latents_, prompt_);
+  sink_ref_ = ref_latent;
 }
 
 int GenerationSession::next_rd() {
@@ -135,7 +141,7 @@ at::Tensor GenerationSession::next_block(const at::Tensor& audio, const at::Tens
   ++block_;
   if (options_.refresh_sink_after_first_clip) {
     if (block_ == 1) refreshed_ref_ = x.narrow(1, 0, 1).clone();
-    if (block_ == options_.blocks_per_clip) prefill(refreshed_ref_);
+    if (block_ == options_.blocks_per_clip && refreshed_ref_.defined()) prefill(refreshed_ref_);
   }
   return x;
 }
@@ -150,10 +156,9 @@ void GenerationSession::reset() {
   noise_clip_ = -1;
   noise_.reset();
   rng_state_ = options_.seed;
-  if (refreshed_ref_.defined()) {
-    refreshed_ref_.reset();
-    if (ref_latent_.defined() && !prompt_.layers.empty()) prefill(ref_latent_);
-  }
+  refreshed_ref_.reset();
+  // The new stream's sink starts from the image again (not from a refreshed frame).
+  if (sink_ref_.defined() && !sink_ref_.is_same(ref_latent_) && !prompt_.layers.empty()) prefill(ref_latent_);
 }
 
 int64_t GenerationSession::cache_bytes() const {

@@ -50,11 +50,14 @@ class GenerationSession {
                     SessionOptions options = {});
 
   // umT5 states [L, text_dim]; takes effect at the next block (re-runs the sink
-  // prefill, whose blocks attend to the text).
+  // prefill, whose blocks attend to the text, from the sink's current
+  // reference frame). Any number of times, at any block.
   void set_prompt(const at::Tensor& text_states);
   // Reference latent [16, 1, h, w] and motion latents [16, F, h, w] (the
   // reference pipeline uses the VAE encoding of the image repeated 73 times);
-  // takes effect at the next block.
+  // takes effect at the next block and stays the sink's reference frame for
+  // the rest of the stream: it replaces a refreshed sink, and one given inside
+  // the first clip cancels the refresh at its end. Any number of times.
   void set_reference(const at::Tensor& ref_latent, const at::Tensor& motion_latents);
 
   // Generates the next block from its audio features [25, audio_dim, 12]
@@ -103,7 +106,10 @@ class GenerationSession {
   at::Tensor ref_latent_, motion_latents_, pending_text_, pending_ref_, pending_motion_;
   at::Tensor noise_;  // the current clip's noise
   int64_t noise_clip_ = -1;
-  at::Tensor refreshed_ref_;  // block 0's first clean frame, the sink after clip 0
+  // Block 0's first clean frame, which becomes the sink's reference frame
+  // after the first clip; dropped (no refresh) when the image changes first.
+  at::Tensor refreshed_ref_;
+  at::Tensor sink_ref_;  // the reference frame the current sink was prefilled from
   int64_t block_ = 0;
   uint64_t rng_state_ = 0;
   std::function<at::Tensor(int64_t)> noise_source_;

@@ -14,6 +14,14 @@
 #include <cstring>
 #include <fstream>
 
+#include "engine/models/s2v_dit/s2v_dit.h"
+#include "engine/models/umt5/encoder.h"
+#include "engine/models/umt5/tokenizer.h"
+#include "engine/models/wan_vae/wan_vae.h"
+#include "engine/session/conditioning.h"
+#include "engine/session/generation_session.h"
+#include "engine/video/reference_image.h"
+#include "gst/image_file.h"
 #include "tests/common/figure.h"
 #include "tests/gst/gst_test_util.h"
 
@@ -68,9 +76,13 @@ std::unique_ptr<Harnessed> generator(const std::function<void(GstElement*)>& mor
   return h;
 }
 
-GstBuffer* features(int block, GstClockTime t0 = 0) {
+at::Tensor features_tensor(int block) {
   at::manual_seed(100 + block);
-  const at::Tensor f = at::randn({25, 32, 12});
+  return at::randn({25, 32, 12});
+}
+
+GstBuffer* features(int block, GstClockTime t0 = 0) {
+  const at::Tensor f = features_tensor(block);
   GstBuffer* b = gst_buffer_new_memdup(f.data_ptr(), f.nbytes());
   GST_BUFFER_PTS(b) = t0 + block * kBlockNs;
   GST_BUFFER_DURATION(b) = kBlockNs;
@@ -295,9 +307,6 @@ std::string other_face() {
   return path;
 }
 
-// 64x64 output (the cheapest size) from the 4:3 face.
-void small(GstElement* e) { g_object_set(e, "size", "64*64", nullptr); }
-
 using Blocks = std::vector<std::vector<uint8_t>>;
 
 class Playing {
@@ -382,32 +391,66 @@ class Playing {
   std::string errors_;
 };
 
-// Blocks [0, n) of a harnessed stream in which `change` is made before block
-// k (in the pushing thread, so exactly at k), or never for k < 0. The harness
-// is reused: each stream starts with a flush and the original prompt and
-// image set again (a flushed stream keeps the last ones).
-Blocks reference_run(Harnessed& g, int k, int n, const std::function<void(GstElement*)>& change) {
-  g.flush();
-  g_object_set(g.element(), "image", face().c_str(), "prompt", kPrompt, nullptr);
-  Blocks out = run(g, 0, std::max(k, 0));
-  if (k >= 0) change(g.element());
-  const Blocks rest = run(g, std::max(k, 0), n);
-  out.insert(out.end(), rest.begin(), rest.end());
-  return out;
-}
+// What the element must give, from the engine without GStreamer (no
+// properties, no threads): the same tiny checkpoint, seed and features, each
+// prompt and image encoded once as the element encodes them.
+struct Engine {
+  std::shared_ptr<const models::S2vDit> dit;
+  at::Tensor prompts[2];                // kPrompt, kOtherPrompt
+  session::ReferenceLatents images[2];  // face(), other_face()
+
+  static const Engine& get() {
+    static const Engine* e = new Engine;
+    return *e;
+  }
+  // Blocks [0, n) of a stream with `change` made before block k.
+  Blocks run(int n, int k, const std::function<void(session::GenerationSession&)>& change) const {
+    return run_each(n, [&](session::GenerationSession& s, int b) {
+      if (b == k) change(s);
+    });
+  }
+  // Blocks [0, n) of a stream with `before(session, b)` called before each block b.
+  Blocks run_each(int n, const std::function<void(session::GenerationSession&, int)>& before) const {
+    session::GenerationSession s(dit, 8, 8, {});  // 64x64 pixels; seed 42, 4 steps as the element's defaults
+    s.set_prompt(prompts[0]);
+    s.set_reference(images[0].ref, images[0].motion);
+    Blocks out;
+    for (int b = 0; b < n; ++b) {
+      before(s, b);
+      const at::Tensor x = s.next_block(features_tensor(b)).contiguous();
+      const auto* p = static_cast<const uint8_t*>(x.data_ptr());
+      out.emplace_back(p, p + x.nbytes());
+    }
+    return out;
+  }
+
+ private:
+  Engine() {
+    const auto dir = test::tiny_checkpoint_dir();
+    dit = models::S2vDit::load(dir.string(), lora(), at::kCPU, at::kFloat);
+    const auto vae = models::WanVae::load((dir / "Wan2.1_VAE.pth").string(), at::kCPU, at::kFloat);
+    const auto t5 = models::Umt5Encoder::load((dir / "models_t5_umt5-xxl-enc-bf16.pth").string(), at::kCPU, at::kFloat);
+    const models::Umt5Tokenizer tokenizer((dir / "google" / "umt5-xxl").string(), dit->config().text_len);
+    prompts[0] = session::encode_prompt_states(*t5, tokenizer, kPrompt);
+    prompts[1] = session::encode_prompt_states(*t5, tokenizer, kOtherPrompt);
+    const std::string files[2] = {face(), other_face()};
+    for (int i = 0; i < 2; ++i)
+      images[i] = session::encode_reference(
+          *vae, video::prepare_reference_image(la::gst::load_image_rgb(files[i]), {64, 64}));
+  }
+};
 
 // A change at each block position of the first three clips (0 .. 11), made
 // from the application thread while PLAYING, the stream going on for a clip
-// and a block after it: no error; the blocks before it are those of the
-// unchanged stream; from the next block on they are those of a stream in
-// which the change was made exactly at that boundary, and differ from the
-// unchanged ones.
-void change_at_every_block(const std::function<void(GstElement*)>& change) {
+// and a block after it (past the next clip boundary): no error; the blocks
+// before it are those of the unchanged stream; from the next block on they are
+// those of an engine stream given the change exactly at that block, and differ
+// from the unchanged ones.
+void change_at_every_block(const std::function<void(GstElement*)>& change,
+                           const std::function<void(session::GenerationSession&)>& engine_change) {
   constexpr int positions = 3 * kClip, after = kClip + 1;
-  auto ref = generator(small);
-  ASSERT_TRUE(ref->h);
-  const Blocks unchanged = reference_run(*ref, -1, positions + after, change);
-  ASSERT_EQ(unchanged.size(), size_t(positions + after));
+  const Engine& engine = Engine::get();
+  const Blocks unchanged = engine.run(positions + after, -1, engine_change);
   for (int k = 0; k < positions; ++k) {
     SCOPED_TRACE("change before block " + std::to_string(k));
     Playing p;
@@ -418,47 +461,78 @@ void change_at_every_block(const std::function<void(GstElement*)>& change) {
     ASSERT_EQ(rest.size(), size_t(after)) << p.errors();
     EXPECT_EQ(p.errors(), "");
     got.insert(got.end(), rest.begin(), rest.end());
-    for (int b = 0; b < k; ++b) EXPECT_EQ(got[b], unchanged[b]) << "block " << b << " before the change";
-    EXPECT_NE(got[k], unchanged[k]) << "the change did not show at block " << k;
-    const Blocks want = reference_run(*ref, k, k + after, change);
-    ASSERT_EQ(want.size(), got.size()) << ref->bus->take().size() << " errors in the reference run";
-    for (int b = k; b < k + after; ++b) EXPECT_EQ(got[b], want[b]) << "block " << b << " after the change";
+    const Blocks want = engine.run(k + after, k, engine_change);
+    // (EXPECT_TRUE: gtest would print every byte of two blocks.)
+    for (int b = 0; b < k; ++b) EXPECT_TRUE(got[b] == unchanged[b]) << "block " << b << " before the change";
+    EXPECT_TRUE(got[k] != unchanged[k]) << "the change did not show at block " << k;
+    for (int b = k; b < k + after; ++b) EXPECT_TRUE(got[b] == want[b]) << "block " << b << " after the change";
   }
-  EXPECT_TRUE(ref->bus->take().empty());
 }
 
 }  // namespace
 
 TEST(LiveAvatarGenInteractive, ImageChangeAtEveryBlockOfTheFirstThreeClips) {
-  change_at_every_block([](GstElement* e) { g_object_set(e, "image", other_face().c_str(), nullptr); });
+  const auto& other = Engine::get().images[1];
+  change_at_every_block([](GstElement* e) { g_object_set(e, "image", other_face().c_str(), nullptr); },
+                        [&](session::GenerationSession& s) { s.set_reference(other.ref, other.motion); });
 }
 
 TEST(LiveAvatarGenInteractive, PromptChangeAtEveryBlockOfTheFirstThreeClips) {
-  change_at_every_block([](GstElement* e) { g_object_set(e, "prompt", kOtherPrompt, nullptr); });
+  const at::Tensor other = Engine::get().prompts[1];
+  change_at_every_block([](GstElement* e) { g_object_set(e, "prompt", kOtherPrompt, nullptr); },
+                        [&](session::GenerationSession& s) { s.set_prompt(other); });
+}
+
+// The same prompt set again before every block of the first three clips: the
+// sink is prefilled again from its current reference frame (the image's inside
+// the first clip, the refreshed one after it), so nothing changes.
+TEST(LiveAvatarGenInteractive, SamePromptAgainEveryBlockChangesNothing) {
+  constexpr int n = 3 * kClip;
+  const Blocks unchanged = Engine::get().run(n, -1, [](session::GenerationSession&) {});
+  Playing p;
+  ASSERT_TRUE(p.started());
+  for (int b = 0; b < n; ++b) {
+    g_object_set(p.gen(), "prompt", kPrompt, nullptr);
+    const Blocks one = p.run(b, b + 1);
+    ASSERT_EQ(one.size(), 1u) << p.errors();
+    EXPECT_TRUE(one[0] == unchanged[b]) << "block " << b;
+  }
+  EXPECT_EQ(p.errors(), "");
 }
 
 // Image and prompt changed before every block, alternating between two of
-// each, for 20 blocks (5 clips): 20 blocks out, continuous in time, no error.
+// each, for 20 blocks (5 clips): 20 blocks out, continuous in time, no error,
+// each change in effect at its block (the engine given the same changes).
 TEST(LiveAvatarGenInteractive, ChangeEveryBlockFor20Blocks) {
+  constexpr int n = 20;
+  const Engine& engine = Engine::get();
+  // Engine index 1 (the other image and prompt) before even blocks, 0 before odd ones.
+  const Blocks want = engine.run_each(n, [&](session::GenerationSession& s, int b) {
+    const int i = 1 - b % 2;
+    s.set_reference(engine.images[i].ref, engine.images[i].motion);
+    s.set_prompt(engine.prompts[i]);
+  });
   Playing p;
   ASSERT_TRUE(p.started());
-  const std::string images[2] = {other_face(), face()};
-  const char* prompts[2] = {kOtherPrompt, kPrompt};
+  const std::string images[2] = {face(), other_face()};
+  const char* prompts[2] = {kPrompt, kOtherPrompt};
   std::vector<GstClockTime> pts;
-  for (int b = 0; b < 20; ++b) {
-    g_object_set(p.gen(), "image", images[b % 2].c_str(), "prompt", prompts[b % 2], nullptr);
+  for (int b = 0; b < n; ++b) {
+    const int i = 1 - b % 2;
+    g_object_set(p.gen(), "image", images[i].c_str(), "prompt", prompts[i], nullptr);
     p.push(b);
     GstSample* s = p.pull();
     ASSERT_TRUE(s) << "no block " << b << " out: " << p.errors();
     GstBuffer* out = gst_sample_get_buffer(s);
+    EXPECT_TRUE(bytes(out) == want[b]) << "block " << b;
     pts.push_back(GST_BUFFER_PTS(out));
     EXPECT_EQ(GST_BUFFER_DURATION(out), kBlockNs);
     EXPECT_EQ(GST_BUFFER_OFFSET(out), guint64(b));
     EXPECT_EQ(GST_BUFFER_IS_DISCONT(out), b == 0) << "block " << b;
     gst_sample_unref(s);
   }
-  ASSERT_EQ(pts.size(), 20u);
-  for (int b = 0; b < 20; ++b) EXPECT_EQ(pts[b], b * kBlockNs) << "block " << b;
+  ASSERT_EQ(pts.size(), size_t(n));
+  for (int b = 0; b < n; ++b) EXPECT_EQ(pts[b], b * kBlockNs) << "block " << b;
   EXPECT_EQ(p.errors(), "");
 }
 
@@ -494,4 +568,19 @@ TEST(LiveAvatarGenInteractive, ImageOfAnotherAspectKeepsTheRunningSize) {
   EXPECT_EQ(h2, height);
   EXPECT_EQ(p.errors(), "");
   gst_caps_unref(caps);
+}
+
+// An image set while READY (after NULL->READY decoded the first one) is the
+// one the stream starts with, at the size NULL->READY fixed.
+TEST(LiveAvatarGenInteractive, ImageSetWhileReadyIsTheOneTheStreamStartsWith) {
+  const std::string other = other_face();
+  auto set_in_ready = generator([&](GstElement* e) {
+    g_object_set(e, "size", "64*64", nullptr);
+    ASSERT_EQ(gst_element_set_state(e, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+    g_object_set(e, "image", other.c_str(), nullptr);
+  });
+  auto from_null = generator([&](GstElement* e) { g_object_set(e, "size", "64*64", "image", other.c_str(), nullptr); });
+  ASSERT_TRUE(set_in_ready->h && from_null->h);
+  EXPECT_TRUE(run(*set_in_ready, 0, 1) == run(*from_null, 0, 1));
+  EXPECT_TRUE(set_in_ready->bus->take().empty());
 }

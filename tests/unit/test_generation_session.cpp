@@ -181,6 +181,18 @@ TEST_F(Session, ImageChangeAtEveryBlockOfTheFirstThreeClips) {
     for (int64_t b = 0; b < k; ++b) EXPECT_TRUE(at::equal(before[b], unchanged[b])) << "block " << b;
     EXPECT_FALSE(at::equal(later[0], unchanged[k]));
     for (const auto& x : later) EXPECT_TRUE(at::isfinite(x).all().item<bool>());
+    if (k >= 1 && k < clip) {
+      // Block 0's frame, captured for the sink refresh, shows the old image:
+      // the new one cancels the refresh, so the stream is that of a session
+      // that never refreshes its sink.
+      session::SessionOptions off;
+      off.refresh_sink_after_first_clip = false;
+      auto n = make(off);
+      run(n, k);
+      n.set_reference(ref, motion);
+      const auto want = run(n, after);
+      for (int64_t i = 0; i < after; ++i) EXPECT_TRUE(at::equal(later[i], want[i])) << "block " << k + i;
+    }
   }
 }
 

@@ -1,0 +1,67 @@
+#include "gst/block_latency.h"
+
+#include <algorithm>
+
+#include "gst/pad_queries.h"
+
+namespace la::gst {
+namespace {
+
+// Measured times are rounded up to 10 ms, so small jitter posts no message.
+constexpr GstClockTime kStep = 10 * GST_MSECOND;
+
+}  // namespace
+
+bool BlockLatency::record(double seconds, GstClockTime media) {
+  ++blocks_;
+  if (media > 0) {
+    const double factor = seconds * GST_SECOND / static_cast<double>(media);
+    rtf_ = blocks_ == 1 ? factor : 0.75 * rtf_.load() + 0.25 * factor;
+    slow_in_a_row_ = factor > 1.0 ? slow_in_a_row_ + 1 : 0;
+  }
+  if (blocks_ == 1) return false;  // warm-up: allocations, the DiT's sink prefill
+  const auto measured = static_cast<GstClockTime>(seconds * GST_SECOND);
+  worst_ = std::max(worst_, (measured + kStep - 1) / kStep * kStep);
+  if (blocks_ <= kSettleBlocks) {
+    // Still the prior, unless a block already took longer.
+    if (worst_ <= processing_.load()) return false;
+  } else if (blocks_ == kSettleBlocks + 1) {
+    if (worst_ == processing_.load()) return false;  // measured: replaces the prior, up or down
+  } else if (worst_ <= processing_.load()) {
+    return false;
+  }
+  processing_ = worst_;
+  return true;
+}
+
+void BlockLatency::warn_if_behind(GstElement* element, const char* doing, const char* cheaper) {
+  if (!live() || !fell_behind()) return;
+  GST_ELEMENT_WARNING(element, STREAM, FAILED,
+                      ("%s is slower than real time: real-time factor %.2f (a 0.48 s block takes %.2f s)", doing,
+                       real_time_factor(), real_time_factor() * 0.48),
+                      ("in a live pipeline the video falls further behind the audio with every block; make it "
+                       "cheaper: %s",
+                       cheaper));
+}
+
+void BlockLatency::restart() {
+  blocks_ = 0;
+  worst_ = 0;
+  slow_in_a_row_ = 0;
+  warned_ = false;
+}
+
+bool BlockLatency::fell_behind() {
+  if (warned_ || slow_in_a_row_ < 3) return false;
+  warned_ = true;
+  return true;
+}
+
+void BlockLatency::answer(GstQuery* query) {
+  gboolean live = FALSE;
+  gst_query_parse_latency(query, &live, nullptr, nullptr);
+  live_ = live;
+  add_latency(query, latency());
+}
+
+}  // namespace la::gst

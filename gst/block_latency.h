@@ -1,0 +1,65 @@
+// What an element that works a block at a time adds to a live pipeline's
+// latency, measured, and whether it keeps up with real time (DESIGN §5).
+// liveavatargen and lavaedecode share it.
+//
+//   BlockLatency lat(0);                         // nothing held before work starts
+//   if (lat.record(seconds, 480 * GST_MSECOND))  // after each block
+//     gst_element_post_message(e, gst_message_new_latency(GST_OBJECT(e)));
+//   ... LATENCY query: lat.answer(query)
+//
+// The latency is `buffering` plus the processing time of a block: one block's
+// duration (480 ms) until measured; after the first block (which pays for
+// warm-up) and three more, the largest time measured (down or up, once);
+// from then on it only grows with the largest time seen. Each change is for a
+// LATENCY message, which makes the pipeline re-query and live sinks
+// re-configure, so frames are not dropped as late when the hardware keeps up.
+// record() and answer() may be called from different threads.
+#pragma once
+
+#include <gst/gst.h>
+
+#include <atomic>
+#include <cstdint>
+
+namespace la::gst {
+
+class BlockLatency {
+ public:
+  explicit BlockLatency(GstClockTime buffering = 0) : buffering_(buffering) {}
+
+  // A block of `media` duration took `seconds` of wall time. True when the
+  // latency to report grew (post a LATENCY message).
+  bool record(double seconds, GstClockTime media);
+  // Forgets the measurements (a new stream); the reported latency stays.
+  void restart();
+
+  GstClockTime latency() const { return buffering_ + processing_.load(); }
+  // Wall time per media time, smoothed over the last blocks (>1: slower than real time).
+  double real_time_factor() const { return rtf_.load(); }
+  // True once per stream, when the real-time factor has stayed above 1 for
+  // three blocks in a row: time to warn that live output cannot keep up.
+  bool fell_behind();
+  // In a live pipeline, once per stream: a warning on the bus that `element`
+  // runs slower than real time, with the real-time factor, `doing` (what it
+  // computes, at which size) and `cheaper` (what to change).
+  void warn_if_behind(GstElement* element, const char* doing, const char* cheaper);
+
+  // Answers an upstream-answered LATENCY query: adds latency(); notes whether
+  // the pipeline is live (read by live()).
+  void answer(GstQuery* query);
+  bool live() const { return live_.load(); }
+
+ private:
+  static constexpr GstClockTime kPrior = 480 * GST_MSECOND;  // one block
+  GstClockTime buffering_;
+  std::atomic<GstClockTime> processing_{kPrior};
+  std::atomic<double> rtf_{0};
+  std::atomic<bool> live_{false};
+  static constexpr uint64_t kSettleBlocks = 4;  // measured blocks before the prior is replaced
+  uint64_t blocks_ = 0;
+  GstClockTime worst_ = 0;  // largest measured processing time (after the first block)
+  int slow_in_a_row_ = 0;
+  bool warned_ = false;
+};
+
+}  // namespace la::gst

@@ -1,0 +1,197 @@
+// la-bench-live: speech onset in a live pipeline. A live appsrc sends silence
+// in real time, then utterances (1 s of a voiced signal) after pauses, each
+// starting at another offset within the 0.48 s block grid; liveavatarbin turns
+// it into video. For each utterance it prints the wall time from the
+// utterance's first sample (its timestamp, in the pipeline's running time) to
+// the first video frame showing it (the first frame with PTS >= that
+// timestamp) leaving the bin, and the pipeline's latency (what a syncing sink
+// adds on top to present every frame on time).
+//
+//   GST_PLUGIN_PATH=build/elements build/tools/la-bench-live --checkpoint-dir DIR \
+//       --lora FILE --image face.png [--size 64*64] [--utterances 6]
+//
+// What bounds it: an utterance's first frame is in the block that holds its
+// first sample, which laaudiofeat emits once the block's end plus the
+// lookahead (0.16 s) has arrived, so the onset is the rest of that block
+// (0..0.48 s, depending on where in the block the speech starts) + the
+// lookahead + the generator's and the decoder's time for one block.
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+#include <gst/gst.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tools/common/args.h"
+
+namespace {
+
+struct Options {
+  std::string checkpoint_dir, lora, image, size = "64*64";
+  int utterances = 6;
+};
+
+void usage(FILE* f) {
+  std::fprintf(f,
+               "usage: la-bench-live --checkpoint-dir DIR --lora FILE --image PICTURE [--size W*H] "
+               "[--utterances N]\n"
+               "Speech onset of a live pipeline (GST_PLUGIN_PATH must reach the liveavatar plugin).\n");
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  la::tools::Args args(argc, argv);
+  while (args.next()) {
+    const std::string& a = args.flag();
+    if (a == "--checkpoint-dir") o.checkpoint_dir = args.value();
+    else if (a == "--lora") o.lora = args.value();
+    else if (a == "--image") o.image = args.value();
+    else if (a == "--size") o.size = args.value();
+    else if (a == "--utterances") o.utterances = std::stoi(args.value());
+    else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
+    else args.unknown();
+  }
+  if (o.checkpoint_dir.empty() || o.image.empty()) throw std::invalid_argument("--checkpoint-dir and --image are required");
+  if (o.utterances < 1 || o.utterances > 100) throw std::invalid_argument("--utterances must be 1..100");
+  return o;
+}
+
+constexpr int kRate = 16000, kChunk = 1600;  // 100 ms buffers, as a sound card or a TTS would send
+
+// Sample i of an utterance: harmonics of 140 Hz, loud enough to be speech-like.
+float voiced(int64_t i) {
+  const double t = static_cast<double>(i) / kRate;
+  double v = 0;
+  for (int h = 1; h <= 5; ++h) v += std::sin(2 * M_PI * 140.0 * h * t) / h;
+  return static_cast<float>(0.3 * v);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  try {
+    o = parse(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "la-bench-live: %s\n", e.what());
+    usage(stderr);
+    return 2;
+  }
+  gst_init(nullptr, nullptr);
+  const std::string line =
+      "appsrc name=src is-live=true format=time do-timestamp=false caps=audio/x-raw,format=F32LE,rate=16000,"
+      "channels=1,layout=interleaved ! liveavatarbin checkpoint-dir=" + o.checkpoint_dir +
+      (o.lora.empty() ? "" : " lora=" + o.lora) + " image=" + o.image + " size=" + o.size +
+      " ! appsink name=out sync=false max-buffers=0 wait-on-eos=false";
+  GError* err = nullptr;
+  GstElement* p = gst_parse_launch(line.c_str(), &err);
+  if (!p || err) {
+    std::fprintf(stderr, "la-bench-live: %s\n", err ? err->message : "cannot build the pipeline");
+    return 1;
+  }
+  GstElement* src = gst_bin_get_by_name(GST_BIN(p), "src");
+  GstElement* out = gst_bin_get_by_name(GST_BIN(p), "out");
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  GstClock* clock = gst_pipeline_get_clock(GST_PIPELINE(p));
+  const auto running = [&] {
+    const GstClockTime base = gst_element_get_base_time(p);
+    const GstClockTime now = gst_clock_get_time(clock);
+    return now > base ? now - base : 0;
+  };
+  // A live pipeline gets its base time at once (the sink prerolls on the first
+  // block later): running time is valid from then on.
+  for (int i = 0; i < 5000 && gst_element_get_base_time(p) == 0; ++i) g_usleep(1000);
+
+  // The utterances' start times: 1.5 s apart pauses, each shifted by another
+  // 1/utterances of a block so the onsets cover the block grid.
+  std::vector<GstClockTime> starts;
+  const GstClockTime t0 = running() + 100 * GST_MSECOND;
+  GstClockTime at = t0 + GST_SECOND;
+  for (int u = 0; u < o.utterances; ++u) {
+    const GstClockTime shift = 480 * GST_MSECOND * static_cast<GstClockTime>(u) / static_cast<GstClockTime>(o.utterances);
+    starts.push_back(at + shift);
+    at += shift + 2500 * GST_MSECOND;  // 1 s of speech, then 1.5 s of silence
+  }
+  const GstClockTime end = at;
+
+  // The feeder: silence and speech in 100 ms buffers, each sent when its last
+  // sample has "been captured" (in real time by the pipeline's clock).
+  std::atomic<bool> failed{false};
+  std::thread feeder([&] {
+    for (GstClockTime pts = t0; pts < end && !failed; pts += GST_SECOND * kChunk / kRate) {
+      while (running() < pts + GST_SECOND * kChunk / kRate) g_usleep(2000);
+      GstBuffer* b = gst_buffer_new_allocate(nullptr, kChunk * sizeof(float), nullptr);
+      GstMapInfo m;
+      gst_buffer_map(b, &m, GST_MAP_WRITE);
+      auto* x = reinterpret_cast<float*>(m.data);
+      for (int i = 0; i < kChunk; ++i) {
+        const GstClockTime t = pts + GST_SECOND * static_cast<GstClockTime>(i) / kRate;
+        x[i] = 0.0f;
+        for (const GstClockTime s : starts)
+          if (t >= s && t < s + GST_SECOND) x[i] = voiced(static_cast<int64_t>((t - s) * kRate / GST_SECOND));
+      }
+      gst_buffer_unmap(b, &m);
+      GST_BUFFER_PTS(b) = pts;
+      GST_BUFFER_DURATION(b) = GST_SECOND * kChunk / kRate;
+      if (gst_app_src_push_buffer(GST_APP_SRC(src), b) != GST_FLOW_OK) failed = true;
+    }
+    gst_app_src_end_of_stream(GST_APP_SRC(src));
+  });
+
+  std::vector<double> onset_ms(starts.size(), -1);
+  size_t next = 0;
+  while (next < starts.size()) {
+    GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(out), 5 * GST_SECOND);
+    if (!s) break;  // EOS, or nothing for 5 s
+    const GstClockTime pts = GST_BUFFER_PTS(gst_sample_get_buffer(s));
+    const GstClockTime now = running();
+    gst_sample_unref(s);
+    while (next < starts.size() && pts >= starts[next]) {
+      onset_ms[next] = static_cast<double>(now - starts[next]) / GST_MSECOND;
+      ++next;
+    }
+  }
+  // What the bin and its source add (asked of the bin's src pad: a sink with
+  // sync=false answers for itself, not for upstream).
+  GstQuery* q = gst_query_new_latency();
+  GstClockTime latency = GST_CLOCK_TIME_NONE;
+  GstPad* sinkpad = gst_element_get_static_pad(out, "sink");
+  if (gst_pad_peer_query(sinkpad, q)) gst_query_parse_latency(q, nullptr, &latency, nullptr);
+  gst_object_unref(sinkpad);
+  gst_query_unref(q);
+  failed = true;
+  feeder.join();
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(clock);
+  gst_object_unref(src);
+  gst_object_unref(out);
+  gst_object_unref(p);
+
+  std::printf("la-bench-live: size %s, %d utterances, onset = first frame showing the utterance out of the bin\n",
+              o.size.c_str(), o.utterances);
+  double lo = 1e9, hi = 0, sum = 0;
+  int n = 0;
+  for (size_t u = 0; u < starts.size(); ++u) {
+    const double into_block = std::fmod(static_cast<double>(starts[u] - t0) / GST_MSECOND, 480.0);
+    if (onset_ms[u] < 0) {
+      std::printf("  utterance %zu (starts %.0f ms into its block): no frame\n", u, into_block);
+      continue;
+    }
+    std::printf("  utterance %zu (starts %.0f ms into its block): onset %.0f ms\n", u, into_block, onset_ms[u]);
+    lo = std::min(lo, onset_ms[u]), hi = std::max(hi, onset_ms[u]), sum += onset_ms[u], ++n;
+  }
+  if (n == 0) {
+    std::fprintf(stderr, "la-bench-live: no utterance reached the output\n");
+    return 1;
+  }
+  std::printf("onset: min %.0f ms, mean %.0f ms, max %.0f ms; pipeline latency (a syncing sink presents every "
+              "frame this late) %.0f ms\n",
+              lo, sum / n, hi, static_cast<double>(latency) / GST_MSECOND);
+  return n == static_cast<int>(starts.size()) ? 0 : 1;
+}
