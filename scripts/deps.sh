@@ -17,6 +17,8 @@ packages=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-base-apps bc
   libgtest-dev libgmock-dev nlohmann-json3-dev libsentencepiece-dev sentencepiece espeak-ng
+  # the RTMP server of the live-output tests (tests/gst/test_live_outputs.cpp)
+  nginx libnginx-mod-rtmp
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -25,6 +27,13 @@ done
 if ((${#missing[@]})); then
   echo "deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Install services without starting them (nginx would otherwise start the
+  # system's web server on port 80; the tests run their own on loopback).
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi

@@ -1,0 +1,381 @@
+// Live outputs into real servers (meson suite `live`): a live audio source
+// through liveavatarbin with H.264 + MP3 in FLV, published with rtmp2sink
+// into nginx with Debian's RTMP module (libnginx-mod-rtmp) on a free loopback
+// port. A client plays the stream live (rtmp2src, subscribed before the
+// publisher starts) and the server records it; both are decoded and checked:
+// the video frame count, the audio, and the A/V start offset. A server that
+// cannot start FAILS the test (LA_NGINX overrides the nginx binary).
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gst/app/gstappsink.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/common/figure.h"
+#include "tests/gst/gst_test_util.h"
+
+using namespace la;
+
+namespace {
+
+// A free TCP port on 127.0.0.1: bound to port 0, read, closed.
+int free_loopback_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+bool port_accepts(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+std::string nginx_binary() {
+  if (const char* e = std::getenv("LA_NGINX")) return e;
+  for (const char* p : {"/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"})
+    if (access(p, X_OK) == 0) return p;
+  return "";
+}
+
+// nginx with an RTMP server on a free loopback port, as a child process in
+// the foreground (daemon off, one process), everything in `dir`; stopped by
+// the destructor. `start()` returns "" or why it did not come up (with
+// nginx's error log).
+class Nginx {
+ public:
+  explicit Nginx(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  ~Nginx() { stop(); }
+  Nginx(const Nginx&) = delete;
+  Nginx& operator=(const Nginx&) = delete;
+
+  // `extra_rtmp_app` goes into `application live { ... }`; `config_override`
+  // replaces the whole file (the failure-path test).
+  std::string start(const std::string& extra_rtmp_app, const std::string& config_override = "") {
+    const std::string nginx = nginx_binary();
+    if (nginx.empty()) return "no nginx binary (Debian: apt-get install nginx libnginx-mod-rtmp; or set LA_NGINX)";
+    port_ = free_loopback_port();
+    if (port_ <= 0) return "no free loopback port";
+    // Debian builds the module as a dynamic one (libnginx-mod-rtmp).
+    const std::string module = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
+    std::string conf = config_override;
+    if (conf.empty()) {
+      if (access(module.c_str(), R_OK) == 0) conf += "load_module " + module + ";\n";
+      conf += "daemon off;\nmaster_process off;\nworker_processes 1;\n";
+      conf += "error_log " + log() + " info;\npid " + (dir_ / "nginx.pid").string() + ";\n";
+      conf += "events { worker_connections 64; }\n";
+      conf += "rtmp { server { listen 127.0.0.1:" + std::to_string(port_) +
+              "; application live { live on; " + extra_rtmp_app + " } } }\n";
+    }
+    test::write_bytes((dir_ / "nginx.conf").string(), conf);
+    const std::string out = (dir_ / "nginx.out").string();
+    const std::string prefix = dir_.string() + "/", conf_path = (dir_ / "nginx.conf").string(), elog = log();
+    std::vector<const char*> argv = {nginx.c_str(), "-p", prefix.c_str(), "-e", elog.c_str(), "-c", conf_path.c_str(),
+                                     nullptr};
+    // fork + exec rather than posix_spawn: the child asks for SIGKILL when this
+    // process dies, so a crashed test leaves no server behind. Between fork and
+    // exec only async-signal-safe calls.
+    const pid_t parent = getpid();
+    pid_ = fork();
+    if (pid_ < 0) return nginx + ": fork failed";
+    if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(127);
+      const int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+      }
+      execv(nginx.c_str(), const_cast<char**>(argv.data()));
+      _exit(127);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return "nginx exited (" +
+               (WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                  : "signal " + std::to_string(WTERMSIG(status))) +
+               ") before listening on port " +
+               std::to_string(port_) + ":\n" + diagnostics();
+      }
+      if (port_accepts(port_)) return "";
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    stop();
+    return "nginx did not accept on 127.0.0.1:" + std::to_string(port_) + " within 5 s:\n" + diagnostics();
+  }
+
+  // Graceful stop (SIGQUIT: open recordings are closed), then SIGKILL after 5 s.
+  void stop() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGQUIT);
+    for (int i = 0; i < 100; ++i) {
+      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  // Waits (bounded) until nginx's error log holds `text`.
+  bool wait_for_log(const std::string& text, std::chrono::seconds limit) const {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (test::read_bytes(log()).find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+  std::string diagnostics() const {
+    return "--- nginx.out\n" + test::read_bytes((dir_ / "nginx.out").string()) + "--- error.log\n" +
+           test::read_bytes(log());
+  }
+  int port() const { return port_; }
+
+ private:
+  std::string log() const { return (dir_ / "error.log").string(); }
+  std::filesystem::path dir_;
+  pid_t pid_ = -1;
+  int port_ = -1;
+};
+
+std::string png(const test::TempDir& dir) {
+  test::ensure_gst();
+  const std::string p = dir.file("face.png");
+  GstElement* e = gst_parse_launch(("videotestsrc num-buffers=1 pattern=ball ! video/x-raw,width=96,height=96 ! "
+                                    "pngenc ! filesink location=" + p).c_str(), nullptr);
+  gst_element_set_state(e, GST_STATE_PLAYING);
+  GstBus* bus = gst_element_get_bus(e);
+  gst_message_unref(gst_bus_timed_pop_filtered(bus, 10 * GST_SECOND,
+                                               static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
+  gst_object_unref(bus);
+  gst_element_set_state(e, GST_STATE_NULL);
+  gst_object_unref(e);
+  return p;
+}
+
+GstElement* parse(const std::string& line) {
+  test::ensure_gst();
+  GError* err = nullptr;
+  GstElement* p = gst_parse_launch(line.c_str(), &err);
+  EXPECT_TRUE(p && !err) << line << ": " << (err ? err->message : "");
+  g_clear_error(&err);
+  return p;
+}
+
+// Runs to EOS or an error; returns the error ("" on EOS, "timeout").
+std::string run(GstElement* p, GstClockTime timeout) {
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  GstBus* bus = gst_element_get_bus(p);
+  std::string error;
+  GstMessage* m =
+      gst_bus_timed_pop_filtered(bus, timeout, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  if (!m) {
+    error = "timeout";
+  } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
+    GError* err = nullptr;
+    gchar* debug = nullptr;
+    gst_message_parse_error(m, &err, &debug);
+    error = std::string(err ? err->message : "error") + " | " + (debug ? debug : "");
+    g_clear_error(&err);
+    g_free(debug);
+  }
+  if (m) gst_message_unref(m);
+  gst_object_unref(bus);
+  return error;
+}
+
+// What a reader got: decoded video frames and audio, first timestamps.
+struct ReadBack {
+  int frames = 0, audio_buffers = 0, audio_rate = 0;
+  guint64 audio_samples = 0;
+  GstClockTime first_video = GST_CLOCK_TIME_NONE, last_video = GST_CLOCK_TIME_NONE, first_audio = GST_CLOCK_TIME_NONE;
+  double audio_s() const { return audio_rate ? static_cast<double>(audio_samples) / audio_rate : 0; }
+  // First video PTS - first audio PTS (FLV timestamps are whole ms).
+  double offset_ms() const {
+    return (static_cast<double>(first_video) - static_cast<double>(first_audio)) / GST_MSECOND;
+  }
+};
+
+// `source` (FLV bytes) demuxed and decoded into two appsinks.
+GstElement* reader(const std::string& source) {
+  return parse(source +
+               " ! flvdemux name=d d.video ! queue ! h264parse ! openh264dec ! "
+               "appsink name=v sync=false max-buffers=0 wait-on-eos=false "
+               "d.audio ! queue ! mpegaudioparse ! mpg123audiodec ! audioconvert ! "
+               "audio/x-raw,format=S16LE ! appsink name=a sync=false max-buffers=0 wait-on-eos=false");
+}
+
+// Everything the appsinks of a reader at EOS hold; sets it to NULL and unrefs it.
+ReadBack collect(GstElement* p) {
+  ReadBack r;
+  GstElement* vsink = gst_bin_get_by_name(GST_BIN(p), "v");
+  GstElement* asink = gst_bin_get_by_name(GST_BIN(p), "a");
+  while (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(vsink), 0)) {
+    if (!r.frames++) r.first_video = GST_BUFFER_PTS(gst_sample_get_buffer(s));
+    r.last_video = GST_BUFFER_PTS(gst_sample_get_buffer(s));
+    gst_sample_unref(s);
+  }
+  while (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(asink), 0)) {
+    // S16LE (the caps filter): 2 bytes per sample and channel.
+    const GstStructure* st = gst_caps_get_structure(gst_sample_get_caps(s), 0);
+    int channels = 0;
+    if (gst_structure_get_int(st, "rate", &r.audio_rate) && gst_structure_get_int(st, "channels", &channels) &&
+        channels > 0)
+      r.audio_samples += gst_buffer_get_size(gst_sample_get_buffer(s)) / (2u * channels);
+    if (!r.audio_buffers++) r.first_audio = GST_BUFFER_PTS(gst_sample_get_buffer(s));
+    gst_sample_unref(s);
+  }
+  gst_object_unref(vsink);
+  gst_object_unref(asink);
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(p);
+  return r;
+}
+
+// Published audio: 40 buffers of 1600 samples at 16 kHz = 4.0 s. laaudiofeat
+// pads the last 0.48 s block (7680 samples): ceil(64000 / 7680) = 9 blocks of
+// 12 frames = 108 frames at 25 fps.
+constexpr int kAudioBuffers = 40, kSamplesPerBuffer = 1600, kRate = 16000, kBlockSamples = 7680;
+constexpr int kExpectedFrames = (kAudioBuffers * kSamplesPerBuffer + kBlockSamples - 1) / kBlockSamples * 12;
+
+}  // namespace
+
+// The failure path: a server that cannot start is reported with its log
+// (the RTMP test then fails on it, it never skips).
+TEST(LiveOutputs, NginxThatCannotStartIsReportedWithItsLog) {
+  test::TempDir dir;
+  Nginx server(dir.path());
+  const std::string why = server.start("", "this is not an nginx directive;\n");
+  EXPECT_NE(why, "");
+  EXPECT_NE(why.find("unknown directive"), std::string::npos) << why;
+}
+
+TEST(LiveOutputs, RtmpThroughNginxGivesEveryFrameAndTheAudioInSync) {
+  test::TempDir dir;
+  const auto rec = dir.path() / "rec";
+  std::filesystem::create_directories(rec);
+  Nginx server(dir.path());
+  const std::string why = server.start("record all; record_path " + rec.string() + ";");
+  ASSERT_EQ(why, "") << "the RTMP server did not start";
+
+  const auto ckpt = test::tiny_checkpoint_dir();
+  const std::string url = "rtmp://127.0.0.1:" + std::to_string(server.port()) + "/live/avatar";
+  // The audio branch's queue is unbounded: the video branch needs 0.48 s of
+  // audio ahead before it emits a block (examples/wav-to-mp4.sh). FLV carries
+  // MP3 at 44.1 kHz (or 22.05 / 11.025): resampled.
+  GstElement* pub = parse(
+      "audiotestsrc is-live=true wave=sine num-buffers=" + std::to_string(kAudioBuffers) +
+      " samplesperbuffer=" + std::to_string(kSamplesPerBuffer) + " ! audio/x-raw,rate=" + std::to_string(kRate) +
+      ",channels=1 ! tee name=t t. ! queue ! liveavatarbin checkpoint-dir=" + ckpt.string() + " lora=" +
+      (ckpt.parent_path() / "LiveAvatar" / "liveavatar.safetensors").string() + " image=" + png(dir) +
+      " size=64*64 ! videoconvert ! openh264enc ! h264parse ! queue ! mux. "
+      "t. ! queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0 ! audioconvert ! audioresample ! "
+      "audio/x-raw,rate=44100 ! lamemp3enc ! mpegaudioparse ! queue ! mux. "
+      "flvmux name=mux streamable=true ! rtmp2sink location=" + url);
+  ASSERT_TRUE(pub);
+  // A client playing the stream live, subscribed before the publisher starts
+  // (a live application drops what comes before a subscriber joins; nginx
+  // holds an idle stream for a player that comes first).
+  GstElement* live = reader("rtmp2src location=" + url);
+  ASSERT_TRUE(live);
+  ASSERT_NE(gst_element_set_state(live, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_TRUE(server.wait_for_log("play: name='avatar'", std::chrono::seconds(10))) << server.diagnostics();
+
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string error = run(pub, 180 * GST_SECOND);
+  const double publish_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  gst_element_set_state(pub, GST_STATE_NULL);
+  gst_object_unref(pub);
+  EXPECT_EQ(error, "") << server.diagnostics();
+  // The player gets EOS when the publisher's stream goes (rtmp2src: unpublish).
+  const std::string live_error = run(live, 30 * GST_SECOND);
+  EXPECT_EQ(live_error, "") << server.diagnostics();
+  const ReadBack client = collect(live);
+  // nginx closes the recording when the publisher's stream goes.
+  EXPECT_TRUE(server.wait_for_log("deleteStream", std::chrono::seconds(10))) << server.diagnostics();
+  server.stop();
+  const std::string flv = (rec / "avatar.flv").string();
+  ASSERT_TRUE(std::filesystem::exists(flv)) << "no recording " << flv << "\n" << server.diagnostics();
+  GstElement* file = reader("filesrc location=" + flv);
+  ASSERT_TRUE(file);
+  ASSERT_EQ(run(file, 60 * GST_SECOND), "");
+  const ReadBack recording = collect(file);
+
+  const double published_s = kAudioBuffers * kSamplesPerBuffer / static_cast<double>(kRate);
+  std::printf("rtmp: published %.2f s of audio in %.1f s (expected %d frames)\n", published_s, publish_s,
+              kExpectedFrames);
+  // The live client may miss the stream's very last frame (here 3 runs in 18
+  // ended at 4.240 s instead of 4.280 s, 107 frames) while the recording of
+  // the same run has all 108: it is lost between nginx and the player when the
+  // publisher leaves (unpublish ends the play at once); the cause was not
+  // pinned down. The client is allowed that one frame, at the end only.
+  struct Case {
+    const char* name;
+    const ReadBack& r;
+    int min_frames;
+  };
+  for (const Case& c : {Case{"live client (rtmp2src)", client, kExpectedFrames - 1},
+                        Case{"server recording", recording, kExpectedFrames}}) {
+    const char* name = c.name;
+    const ReadBack& r = c.r;
+    SCOPED_TRACE(name);
+    std::printf("rtmp: %s: %d video frames (%.3f s to %.3f s), %d audio buffers (%.3f s at %d Hz), "
+                "A/V start offset %.1f ms\n", name, r.frames, static_cast<double>(r.first_video) / GST_SECOND,
+                static_cast<double>(r.last_video) / GST_SECOND, r.audio_buffers, r.audio_s(), r.audio_rate,
+                r.offset_ms());
+    EXPECT_GE(r.frames, c.min_frames) << "25 fps over whole 0.48 s blocks";
+    EXPECT_LE(r.frames, kExpectedFrames);
+    EXPECT_EQ(r.first_video, 0u);
+    EXPECT_EQ(r.last_video, GST_CLOCK_TIME_IS_VALID(r.first_video) ? r.first_video + (r.frames - 1) * 40 * GST_MSECOND
+                                                                    : GST_CLOCK_TIME_NONE)
+        << "no frame missing in between";
+    EXPECT_GT(r.audio_buffers, 0);
+    EXPECT_EQ(r.audio_rate, 44100);
+    // MP3 frames of 1152 samples and the encoder's delay: a little over 4.0 s.
+    EXPECT_NEAR(r.audio_s(), published_s, 0.1);
+    ASSERT_TRUE(GST_CLOCK_TIME_IS_VALID(r.first_video) && GST_CLOCK_TIME_IS_VALID(r.first_audio));
+    EXPECT_LE(std::abs(r.offset_ms()), 40.0);
+  }
+  test::record_doc_figure("live.rtmp.frames", recording.frames);
+  test::record_doc_figure("live.rtmp.av_offset_ms", client.offset_ms());
+}
