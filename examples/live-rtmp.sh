@@ -11,12 +11,13 @@
 # Without SPEECH.wav the source is a live test tone (audiotestsrc is-live=true);
 # with it, the WAV is played in real time (identity sync=true), like a
 # microphone. CHECKPOINT_DIR is the Wan2.2-S2V-14B directory, LORA
-# liveavatar.safetensors (docs/checkpoints.md). The audio branch's queue is
-# unbounded: the video branch needs 0.48 s of audio ahead before it can emit a
-# block, so a bounded audio queue could stall the tee (examples/wav-to-mp4.sh).
+# liveavatar.safetensors (docs/checkpoints.md). The audio branch's queue holds
+# up to 5 s: the video branch needs its latency (1-2 s) of audio ahead before
+# it emits a block, so a shorter queue would stall the tee; past 5 s behind,
+# backpressure reaches the source instead of memory growing.
 set -euo pipefail
 if (($# < 4)); then
-  sed -n '2,16p' "$0" >&2
+  sed -n '2,17p' "$0" >&2
   exit 2
 fi
 ckpt="$1" lora="$2" image="$3" url="$4" wav="${5:-}" size="${6:-720*400}" prompt="${7:-A person talking to the camera}"
