@@ -19,6 +19,8 @@ packages=(
   libgtest-dev libgmock-dev nlohmann-json3-dev libsentencepiece-dev sentencepiece espeak-ng
   # the RTMP server of the live-output tests (tests/gst/test_live_outputs.cpp)
   nginx libnginx-mod-rtmp
+  # gst-rtsp-server, for tools/rtsp_server (la-rtsp-server)
+  libgstrtspserver-1.0-dev
 )
 missing=()
 for p in "${packages[@]}"; do

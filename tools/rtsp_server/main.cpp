@@ -1,0 +1,177 @@
+// la-rtsp-server: serves the avatar over RTSP (gst-rtsp-server). A live audio
+// source through liveavatarbin, H.264 video (openh264enc, rtph264pay) and Opus
+// audio (opusenc, rtpopuspay), as one shared media at rtsp://ADDRESS:PORT/MOUNT;
+// read it back with rtspsrc, gst-play-1.0, ffplay or VLC (docs/live-streaming.md).
+//
+//   la-rtsp-server --checkpoint-dir DIR --lora FILE --image FILE [--size W*H]
+//                  [--prompt TEXT] [--seconds S] [--port 8554] [--address 127.0.0.1]
+//                  [--mount /avatar]
+//   la-rtsp-server --launch "( ... name=pay0 ... name=pay1 )" [--port ...]
+//
+// Prints "la-rtsp-server: serving rtsp://ADDRESS:PORT/MOUNT" once it listens
+// (--port 0: a port the system picks, the one printed); exits with status 1
+// and the reason on stderr when it cannot listen (the port taken) or the
+// launch line does not parse. SIGINT / SIGTERM stop it.
+#include <glib-unix.h>
+#include <gst/gst.h>
+#include <gst/rtsp-server/rtsp-server.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace {
+
+struct Options {
+  std::string address = "127.0.0.1", mount = "/avatar", launch;
+  std::string checkpoint_dir, lora, image, size = "720*400", prompt = "A person talking to the camera";
+  int port = 8554;
+  double seconds = 0;  // 0: the live source never ends
+};
+
+void usage(FILE* out) {
+  std::fputs(
+      "usage: la-rtsp-server --checkpoint-dir DIR --lora FILE --image FILE [--size W*H] [--prompt TEXT]\n"
+      "                      [--seconds S] [--port N] [--address ADDR] [--mount /PATH]\n"
+      "       la-rtsp-server --launch \"( ... name=pay0 ... )\" [--port N] [--address ADDR] [--mount /PATH]\n"
+      "  --seconds S   the live test tone ends (EOS) after S seconds (whole 0.1 s buffers); default: never\n"
+      "  --port N      TCP port (default 8554; 0: the system picks one, printed)\n",
+      out);
+}
+
+bool parse_args(int argc, char** argv, Options& o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      usage(stdout);
+      std::exit(0);
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "la-rtsp-server: %s needs a value\n", a.c_str());
+      return false;
+    }
+    const std::string v = argv[++i];
+    if (a == "--port") o.port = std::atoi(v.c_str());
+    else if (a == "--address") o.address = v;
+    else if (a == "--mount") o.mount = v;
+    else if (a == "--launch") o.launch = v;
+    else if (a == "--checkpoint-dir") o.checkpoint_dir = v;
+    else if (a == "--lora") o.lora = v;
+    else if (a == "--image") o.image = v;
+    else if (a == "--size") o.size = v;
+    else if (a == "--prompt") o.prompt = v;
+    else if (a == "--seconds") o.seconds = std::atof(v.c_str());
+    else {
+      std::fprintf(stderr, "la-rtsp-server: unknown option %s\n", a.c_str());
+      return false;
+    }
+  }
+  if (o.port < 0 || o.port > 65535) {
+    std::fprintf(stderr, "la-rtsp-server: bad --port %d\n", o.port);
+    return false;
+  }
+  if (o.mount.empty() || o.mount[0] != '/') o.mount = "/" + o.mount;
+  if (o.launch.empty() && (o.checkpoint_dir.empty() || o.lora.empty() || o.image.empty())) {
+    std::fprintf(stderr, "la-rtsp-server: give --checkpoint-dir, --lora and --image (or --launch)\n");
+    return false;
+  }
+  return true;
+}
+
+std::string quoted(const std::string& s) {
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') q += '\\';
+    q += c;
+  }
+  return q + "\"";
+}
+
+// The media: the live tone split by a tee, as in examples/live-rtmp.sh. The
+// audio branch's queue holds up to 5 s: liveavatarbin needs its latency (1-2 s)
+// of audio ahead before it emits a block. 1600-sample buffers at 16 kHz (0.1 s):
+// --seconds sets num-buffers, so the media ends with EOS (rtspsrc: RTCP BYE, EOS).
+std::string launch_line(const Options& o) {
+  if (!o.launch.empty()) return o.launch;
+  std::string src = "audiotestsrc is-live=true wave=sine freq=220 samplesperbuffer=1600";
+  if (o.seconds > 0) src += " num-buffers=" + std::to_string(static_cast<long>(o.seconds * 10 + 0.5));
+  return "( " + src + " ! audio/x-raw,rate=16000,channels=1 ! tee name=t "
+         "t. ! queue ! liveavatarbin checkpoint-dir=" + quoted(o.checkpoint_dir) + " lora=" + quoted(o.lora) +
+         " image=" + quoted(o.image) + " size=" + quoted(o.size) + " prompt=" + quoted(o.prompt) +
+         " ! videoconvert ! openh264enc ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 "
+         "t. ! queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0 ! audioconvert ! audioresample ! "
+         "audio/x-raw,rate=48000 ! opusenc ! rtpopuspay name=pay1 pt=97 )";
+}
+
+gboolean on_signal(gpointer loop) {
+  g_main_loop_quit(static_cast<GMainLoop*>(loop));
+  return G_SOURCE_REMOVE;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  if (!parse_args(argc, argv, o)) {
+    usage(stderr);
+    return 2;
+  }
+  gst_init(nullptr, nullptr);
+  const std::string launch = launch_line(o);
+
+  // The launch line is parsed by the factory only when the first client comes:
+  // parse it once here (without starting it) so that a typo fails now.
+  {
+    std::string body = launch;
+    const auto open = body.find('('), close = body.rfind(')');
+    if (open != std::string::npos && close != std::string::npos && close > open)
+      body = body.substr(open + 1, close - open - 1);
+    GError* err = nullptr;
+    GstElement* probe = gst_parse_launch_full(body.c_str(), nullptr, GST_PARSE_FLAG_FATAL_ERRORS, &err);
+    if (!probe || err) {
+      std::fprintf(stderr, "la-rtsp-server: the media's launch line does not parse: %s\n  %s\n",
+                   err ? err->message : "?", launch.c_str());
+      g_clear_error(&err);
+      if (probe) gst_object_unref(probe);
+      return 1;
+    }
+    gst_object_unref(probe);
+  }
+
+  GstRTSPServer* server = gst_rtsp_server_new();
+  gst_rtsp_server_set_address(server, o.address.c_str());
+  gst_rtsp_server_set_service(server, std::to_string(o.port).c_str());
+  GstRTSPMediaFactory* factory = gst_rtsp_media_factory_new();
+  gst_rtsp_media_factory_set_launch(factory, launch.c_str());
+  // One pipeline for every client: the avatar is generated once.
+  gst_rtsp_media_factory_set_shared(factory, TRUE);
+  GstRTSPMountPoints* mounts = gst_rtsp_server_get_mount_points(server);
+  gst_rtsp_mount_points_add_factory(mounts, o.mount.c_str(), factory);  // takes the factory
+  g_object_unref(mounts);
+
+  // create_source rather than attach: it says why it cannot listen.
+  GError* err = nullptr;
+  GSource* source = gst_rtsp_server_create_source(server, nullptr, &err);
+  if (!source) {
+    std::fprintf(stderr, "la-rtsp-server: cannot listen on %s:%d: %s\n", o.address.c_str(), o.port,
+                 err ? err->message : "unknown error");
+    g_clear_error(&err);
+    g_object_unref(server);
+    return 1;
+  }
+  g_source_attach(source, nullptr);
+  GMainLoop* loop = g_main_loop_new(nullptr, FALSE);
+  g_unix_signal_add(SIGINT, on_signal, loop);
+  g_unix_signal_add(SIGTERM, on_signal, loop);
+  std::printf("la-rtsp-server: serving rtsp://%s:%d%s\n", o.address.c_str(), gst_rtsp_server_get_bound_port(server),
+              o.mount.c_str());
+  std::fflush(stdout);
+  g_main_loop_run(loop);
+
+  g_source_destroy(source);
+  g_source_unref(source);
+  g_main_loop_unref(loop);
+  g_object_unref(server);
+  return 0;
+}
