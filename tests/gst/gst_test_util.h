@@ -157,4 +157,15 @@ inline bool query_latency(GstHarness* h, GstClockTime upstream_min, GstClockTime
   return ok;
 }
 
+// gst_parse_launch with a test failure (naming the line) instead of a crash
+// on a line that does not parse.
+inline GstElement* parse(const std::string& line) {
+  ensure_gst();
+  GError* err = nullptr;
+  GstElement* p = gst_parse_launch(line.c_str(), &err);
+  EXPECT_TRUE(p && !err) << line << ": " << (err ? err->message : "");
+  g_clear_error(&err);
+  return p;
+}
+
 }  // namespace la::test

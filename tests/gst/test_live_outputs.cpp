@@ -201,14 +201,7 @@ std::string png(const test::TempDir& dir) {
   return p;
 }
 
-GstElement* parse(const std::string& line) {
-  test::ensure_gst();
-  GError* err = nullptr;
-  GstElement* p = gst_parse_launch(line.c_str(), &err);
-  EXPECT_TRUE(p && !err) << line << ": " << (err ? err->message : "");
-  g_clear_error(&err);
-  return p;
-}
+using test::parse;
 
 // Runs to EOS or an error; returns the error ("" on EOS, "timeout").
 std::string run(GstElement* p, GstClockTime timeout) {
@@ -242,7 +235,23 @@ struct ReadBack {
   double offset_ms() const {
     return (static_cast<double>(first_video) - static_cast<double>(first_audio)) / GST_MSECOND;
   }
+  // One line of figures for the log: "<protocol>: <who>: N video frames ...".
+  void print(const char* protocol, const char* who) const {
+    std::printf("%s: %s: %d video frames (%.3f s to %.3f s), %d audio buffers (%.3f s at %d Hz), "
+                "A/V start offset %.1f ms\n", protocol, who, frames, static_cast<double>(first_video) / GST_SECOND,
+                static_cast<double>(last_video) / GST_SECOND, audio_buffers, audio_s(), audio_rate, offset_ms());
+  }
 };
+
+// What every output must deliver besides its video frames: the audio, at the
+// codec's rate and the published duration, starting with the video.
+void expect_audio_in_sync(const ReadBack& r, int rate, double published_s) {
+  EXPECT_GT(r.audio_buffers, 0);
+  EXPECT_EQ(r.audio_rate, rate);
+  EXPECT_NEAR(r.audio_s(), published_s, 0.1);  // whole codec frames: a little over the audio published
+  ASSERT_TRUE(GST_CLOCK_TIME_IS_VALID(r.first_video) && GST_CLOCK_TIME_IS_VALID(r.first_audio));
+  EXPECT_LE(std::abs(r.offset_ms()), 40.0);
+}
 
 // `source` (FLV bytes; MPEG-TS with `ts`) demuxed and decoded into two
 // appsinks. tsdemux's pads are named after the stream's PIDs: the branches
@@ -370,22 +379,15 @@ TEST(LiveOutputs, RtmpThroughNginxGivesEveryFrameAndTheAudioInSync) {
     const char* name = c.name;
     const ReadBack& r = c.r;
     SCOPED_TRACE(name);
-    std::printf("rtmp: %s: %d video frames (%.3f s to %.3f s), %d audio buffers (%.3f s at %d Hz), "
-                "A/V start offset %.1f ms\n", name, r.frames, static_cast<double>(r.first_video) / GST_SECOND,
-                static_cast<double>(r.last_video) / GST_SECOND, r.audio_buffers, r.audio_s(), r.audio_rate,
-                r.offset_ms());
+    r.print("rtmp", name);
     EXPECT_GE(r.frames, c.min_frames) << "25 fps over whole 0.48 s blocks";
     EXPECT_LE(r.frames, kExpectedFrames);
     EXPECT_EQ(r.first_video, 0u);
     EXPECT_EQ(r.last_video, GST_CLOCK_TIME_IS_VALID(r.first_video) ? r.first_video + (r.frames - 1) * 40 * GST_MSECOND
                                                                     : GST_CLOCK_TIME_NONE)
         << "no frame missing in between";
-    EXPECT_GT(r.audio_buffers, 0);
-    EXPECT_EQ(r.audio_rate, 44100);
     // MP3 frames of 1152 samples and the encoder's delay: a little over 4.0 s.
-    EXPECT_NEAR(r.audio_s(), published_s, 0.1);
-    ASSERT_TRUE(GST_CLOCK_TIME_IS_VALID(r.first_video) && GST_CLOCK_TIME_IS_VALID(r.first_audio));
-    EXPECT_LE(std::abs(r.offset_ms()), 40.0);
+    expect_audio_in_sync(r, 44100, published_s);
   }
   test::record_doc_figure("live.rtmp.frames", recording.frames);
   test::record_doc_figure("live.rtmp.av_offset_ms", client.offset_ms());
@@ -515,19 +517,13 @@ TEST(LiveOutputs, SrtGivesEveryFrameAndTheAudioInSync) {
     const char* name = c.name;
     const ReadBack& r = c.r;
     SCOPED_TRACE(name);
-    std::printf("srt: %s: %d video frames (%.3f s to %.3f s), %d audio buffers (%.3f s at %d Hz), "
-                "A/V start offset %.1f ms\n", name, r.frames, static_cast<double>(r.first_video) / GST_SECOND,
-                static_cast<double>(r.last_video) / GST_SECOND, r.audio_buffers, r.audio_s(), r.audio_rate,
-                r.offset_ms());
+    r.print("srt", name);
     EXPECT_EQ(r.frames, kExpectedFrames) << "25 fps over whole 0.48 s blocks";
     ASSERT_TRUE(GST_CLOCK_TIME_IS_VALID(r.first_video) && GST_CLOCK_TIME_IS_VALID(r.first_audio));
     EXPECT_NEAR(static_cast<double>(r.last_video - r.first_video), (r.frames - 1) * 40.0 * GST_MSECOND,
                 static_cast<double>(c.span_tolerance) + GST_MSECOND / 10)  // PTS: 90 kHz ticks
         << "no frame missing in between";
-    EXPECT_GT(r.audio_buffers, 0);
-    EXPECT_EQ(r.audio_rate, 44100);
-    EXPECT_NEAR(r.audio_s(), published_s, 0.1);
-    EXPECT_LE(std::abs(r.offset_ms()), 40.0);
+    expect_audio_in_sync(r, 44100, published_s);
   }
   test::record_doc_figure("live.srt.frames", client.frames);
   test::record_doc_figure("live.srt.av_offset_ms", client.offset_ms());
@@ -684,10 +680,7 @@ TEST(LiveOutputs, RtspGivesEveryFrameAndTheAudioInSync) {
   const double published_s = kAudioBuffers * kSamplesPerBuffer / static_cast<double>(kRate);
   std::printf("rtsp: served %.2f s of audio, played in %.1f s (expected %d frames)\n", published_s, play_s,
               kExpectedFrames);
-  std::printf("rtsp: client (rtspsrc): %d video frames (%.3f s to %.3f s), %d audio buffers (%.3f s at %d Hz), "
-              "A/V start offset %.1f ms\n", r.frames, static_cast<double>(r.first_video) / GST_SECOND,
-              static_cast<double>(r.last_video) / GST_SECOND, r.audio_buffers, r.audio_s(), r.audio_rate,
-              r.offset_ms());
+  r.print("rtsp", "client (rtspsrc)");
   EXPECT_EQ(r.frames, kExpectedFrames) << "25 fps over whole 0.48 s blocks";
   ASSERT_TRUE(GST_CLOCK_TIME_IS_VALID(r.first_video) && GST_CLOCK_TIME_IS_VALID(r.first_audio));
   // H.264's RTP clock is 90 kHz: 40 ms is 3600 ticks, so the span is 4.28 s
@@ -699,10 +692,7 @@ TEST(LiveOutputs, RtspGivesEveryFrameAndTheAudioInSync) {
   // frames are not squeezed into less than 108 frames' worth.
   const double span = static_cast<double>(r.last_video - r.first_video);
   EXPECT_GE(span, (r.frames - 1) * 40.0 * GST_MSECOND - GST_MSECOND / 10.0) << "frames missing in between";
-  EXPECT_GT(r.audio_buffers, 0);
-  EXPECT_EQ(r.audio_rate, 48000);
-  EXPECT_NEAR(r.audio_s(), published_s, 0.1);
-  EXPECT_LE(std::abs(r.offset_ms()), 40.0);
+  expect_audio_in_sync(r, 48000, published_s);
   test::record_doc_figure("live.rtsp.frames", r.frames);
   test::record_doc_figure("live.rtsp.av_offset_ms", r.offset_ms());
 }

@@ -85,14 +85,7 @@ std::string run(GstElement* p, const std::function<void(GstMessage*)>& on_messag
   return error;
 }
 
-GstElement* parse(const std::string& line) {
-  test::ensure_gst();
-  GError* err = nullptr;
-  GstElement* p = gst_parse_launch(line.c_str(), &err);
-  EXPECT_TRUE(p && !err) << line << ": " << (err ? err->message : "");
-  g_clear_error(&err);
-  return p;
-}
+using test::parse;
 
 // Every sample of an appsink after EOS, as bytes.
 std::vector<std::vector<uint8_t>> drain(GstElement* pipeline, const char* sink_name) {
