@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include "engine/runtime/cuda_runtime_info.h"
+
 namespace la::nn {
 namespace {
 
@@ -18,14 +20,34 @@ std::pair<at::Tensor, at::Tensor> quantize(const at::Tensor& t) {
 
 }  // namespace
 
+Fp8Target fp8_target(const c10::Device& device) {
+  if (!device.is_cuda()) return {};
+  const runtime::ComputeCapability cc = runtime::compute_capability(device.index() < 0 ? 0 : device.index());
+  return {true, cc.major, cc.minor};
+}
+
+std::string fp8_unsupported_reason(const Fp8Target& target, const std::vector<std::array<int64_t, 2>>& weight_shapes) {
+  if (!target.cuda) return "";
+  if (target.major < 8 || (target.major == 8 && target.minor < 9))
+    return "fp8 matmul (_scaled_mm) needs CUDA compute capability 8.9 or later (Ada, Hopper), the device has " +
+           std::to_string(target.major) + "." + std::to_string(target.minor);
+  for (const auto& s : weight_shapes)
+    if (s[0] % 16 != 0 || s[1] % 16 != 0)
+      return "fp8 matmul (_scaled_mm) needs both weight dimensions to be multiples of 16, a linear has [" +
+             std::to_string(s[0]) + ", " + std::to_string(s[1]) + "]";
+  return "";
+}
+
 Fp8Weight quantize_fp8(const at::Tensor& weight) {
-  auto [q, inv] = quantize(weight);
+  auto [q, inv] = quantize(weight.contiguous());
   return {q.contiguous(), inv};
 }
 
 at::Tensor fp8_linear(const at::Tensor& x, const Fp8Weight& w, const at::Tensor& bias) {
   const int64_t in = x.size(-1), out = w.weight.size(0);
-  auto [xq, x_inv] = quantize(x.reshape({-1, in}));
+  // The first operand must be row-major: a non-contiguous x (a transposed
+  // view, say) is made contiguous before it is quantised.
+  auto [xq, x_inv] = quantize(x.reshape({-1, in}).contiguous());
   std::optional<at::Tensor> b;
   if (bias.defined()) b = bias.to(at::kBFloat16);
   // mat2 must be column-major: the transpose of the row-major [out, in] weight is.

@@ -1,5 +1,6 @@
 #include "engine/runtime/cuda_runtime_info.h"
 
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
@@ -17,6 +18,20 @@ CudaRuntimeInfo query_cuda_runtime() {
     cudaGetLastError();  // clear the sticky-free error so later calls start clean
   }
   return info;
+}
+
+ComputeCapability compute_capability(int index) {
+  ComputeCapability cc;
+  if (cudaDeviceGetAttribute(&cc.major, cudaDevAttrComputeCapabilityMajor, index) != cudaSuccess ||
+      cudaDeviceGetAttribute(&cc.minor, cudaDevAttrComputeCapabilityMinor, index) != cudaSuccess) {
+    cudaGetLastError();
+    return {};
+  }
+  return cc;
+}
+
+void release_cached_device_memory(c10::Device device) {
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
 }
 
 }  // namespace la::runtime

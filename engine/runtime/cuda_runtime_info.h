@@ -3,6 +3,7 @@
 // choose CPU fallbacks and print an actionable reason.
 #pragma once
 
+#include <c10/core/Device.h>
 #include <string>
 
 namespace la::runtime {
@@ -16,5 +17,18 @@ struct CudaRuntimeInfo {
 };
 
 CudaRuntimeInfo query_cuda_runtime();
+
+struct ComputeCapability {
+  int major = 0, minor = 0;  // 0.0 when the device cannot be asked
+};
+// The compute capability of CUDA device `index` (cudaDevAttrComputeCapability*).
+ComputeCapability compute_capability(int index);
+
+// Hands LibTorch's cached but unused device memory (the caching allocator's
+// free blocks) back to the driver, so other processes and the memory planner
+// see it free: CUDACachingAllocator::emptyCache(). It waits for the device's
+// work, so call it at a boundary (a released model), never per block. No-op
+// on the CPU.
+void release_cached_device_memory(c10::Device device);
 
 }  // namespace la::runtime

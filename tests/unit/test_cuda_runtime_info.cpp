@@ -8,6 +8,9 @@
 #include <string>
 #include <vector>
 
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+
 #include "engine/runtime/cuda_runtime_info.h"
 
 TEST(CudaRuntimeInfo, ReportsVersionsWithOrWithoutAGpu) {
@@ -54,4 +57,34 @@ TEST(CudaRuntimeInfo, OneCudaRuntimeTheOneTheBuildChose) {
       << "loaded " << cudarts[0] << ", the build linked " << LA_EXPECTED_CUDART_DIR;
   ASSERT_EQ(loaded("libtorch_cuda.so").size(), 1u) << "LibTorch's CUDA backend is linked into every build";
   RecordProperty("cudart", cudarts[0]);
+}
+
+// Compute capability for the fp8 decision: 0.0 where there is no device.
+TEST(CudaRuntimeInfo, ComputeCapabilityOfMissingDeviceIsZero) {
+  const auto info = la::runtime::query_cuda_runtime();
+  const auto none = la::runtime::compute_capability(info.device_count);
+  EXPECT_EQ(none.major, 0);
+  EXPECT_EQ(none.minor, 0);
+  if (info.device_count > 0) {
+    const auto cc = la::runtime::compute_capability(0);
+    EXPECT_GE(cc.major, 5) << "device 0 reports its capability";
+    std::printf("device 0: compute capability %d.%d\n", cc.major, cc.minor);
+  }
+  la::runtime::release_cached_device_memory(c10::Device(c10::kCPU));  // a no-op on the CPU
+}
+
+// What offload=true relies on: freed tensors stay reserved by LibTorch's
+// caching allocator until release_cached_device_memory hands them back.
+TEST(CudaRuntimeInfo, ReleasingCachedMemoryReturnsItToTheDevice) {
+  if (la::runtime::query_cuda_runtime().device_count == 0) GTEST_SKIP() << "no CUDA device";
+  const c10::Device cuda(c10::kCUDA, 0);
+  auto reserved = [] { return c10::cuda::CUDACachingAllocator::getDeviceStats(0).reserved_bytes[0].current; };
+  la::runtime::release_cached_device_memory(cuda);
+  const int64_t before = reserved();
+  {
+    const at::Tensor big = at::empty({64 << 20}, at::TensorOptions().dtype(at::kByte).device(cuda));
+  }
+  EXPECT_GE(reserved() - before, 64 << 20) << "freed, but cached";
+  la::runtime::release_cached_device_memory(cuda);
+  EXPECT_EQ(reserved(), before);
 }

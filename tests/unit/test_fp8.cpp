@@ -90,3 +90,66 @@ TEST(Fp8, DitWithFp8LayersStaysCloseToBf16) {
   la::test::record_doc_figure("fp8.dit_block.rel_l2.min", lo);
   la::test::record_doc_figure("fp8.dit_block.rel_l2.max", hi);
 }
+
+// The load-time decision (liveavatargen's NULL->READY): _scaled_mm on CUDA
+// needs compute capability >= 8.9 and weight dimensions that are multiples of
+// 16; the CPU kernel has neither limit.
+TEST(Fp8, SupportDecisionFromCapabilityAndShapes) {
+  const std::vector<std::array<int64_t, 2>> fine = {{5120, 5120}, {13824, 5120}, {5120, 13824}, {10240, 5120}};
+  const nn::Fp8Target cpu{}, ampere{true, 8, 6}, a100{true, 8, 0}, ada{true, 8, 9}, hopper{true, 9, 0},
+      blackwell{true, 12, 0}, volta{true, 7, 5};
+  EXPECT_EQ(nn::fp8_unsupported_reason(cpu, fine), "");
+  EXPECT_EQ(nn::fp8_unsupported_reason(cpu, {{24, 20}}), "") << "the CPU kernel takes any shape";
+  EXPECT_EQ(nn::fp8_unsupported_reason(ada, fine), "");
+  EXPECT_EQ(nn::fp8_unsupported_reason(hopper, fine), "");
+  EXPECT_EQ(nn::fp8_unsupported_reason(blackwell, fine), "");
+  for (const auto& old : {ampere, a100, volta}) {
+    const std::string why = nn::fp8_unsupported_reason(old, fine);
+    EXPECT_NE(why.find("compute capability 8.9"), std::string::npos) << why;
+    EXPECT_NE(why.find(std::to_string(old.major) + "." + std::to_string(old.minor)), std::string::npos) << why;
+    EXPECT_NE(nn::fp8_unsupported_reason(old, {}), "") << "the capability alone decides, before any shape is known";
+  }
+  for (const std::array<int64_t, 2> bad : {std::array<int64_t, 2>{5120, 5128 - 4}, {24, 32}, {32, 8}}) {
+    auto shapes = fine;
+    shapes.push_back(bad);
+    const std::string why = nn::fp8_unsupported_reason(hopper, shapes);
+    EXPECT_NE(why.find("multiples of 16"), std::string::npos) << why;
+    EXPECT_NE(why.find("[" + std::to_string(bad[0]) + ", " + std::to_string(bad[1]) + "]"), std::string::npos) << why;
+  }
+}
+
+// convert_to_fp8 checks every layer before it converts any: a refused target
+// leaves the weights as they were.
+TEST(Fp8, ConversionRefusedBeforeAnyLayerIsConverted) {
+  models::DitWeights w;
+  w.blocks.resize(1);
+  auto& b = w.blocks[0];
+  for (models::Linear* l : {&b.self_attn.q, &b.self_attn.k, &b.self_attn.v, &b.self_attn.o, &b.cross_attn.q,
+                            &b.cross_attn.k, &b.cross_attn.v, &b.cross_attn.o, &b.ffn_in, &b.ffn_out})
+    l->weight = at::randn({32, 32});
+  b.ffn_out.weight = at::randn({32, 40});  // 40: not a multiple of 16
+  EXPECT_THROW(models::convert_to_fp8(w, {true, 9, 0}), std::invalid_argument);
+  EXPECT_THROW(models::convert_to_fp8(w, {true, 8, 6}), std::invalid_argument);
+  EXPECT_TRUE(b.self_attn.q.weight.defined()) << "a layer was converted before the refusal";
+  EXPECT_FALSE(b.self_attn.q.fp8.weight.defined());
+  EXPECT_EQ(models::convert_to_fp8(w, {}), 10) << "the CPU converts them all";
+  EXPECT_FALSE(b.ffn_out.weight.defined());
+  EXPECT_TRUE(b.ffn_out.fp8.weight.is_contiguous());
+}
+
+// A non-contiguous weight or input (a transposed view) gives the same product
+// as its contiguous copy: both are made row-major before quantising.
+TEST(Fp8, NonContiguousInputsAreMadeContiguous) {
+  at::manual_seed(3);
+  const at::Tensor w = at::randn({48, 32});
+  const at::Tensor wt = at::randn({32, 48}).t();  // [48, 32], column-major
+  const at::Tensor x = at::randn({32, 16}).t();   // [16, 32], column-major
+  ASSERT_FALSE(wt.is_contiguous());
+  ASSERT_FALSE(x.is_contiguous());
+  const auto qt = nn::quantize_fp8(wt);
+  EXPECT_TRUE(qt.weight.is_contiguous());
+  EXPECT_TRUE(at::equal(qt.weight.to(at::kFloat), nn::quantize_fp8(wt.contiguous()).weight.to(at::kFloat)));
+  const at::Tensor got = nn::fp8_linear(x, nn::quantize_fp8(w), at::Tensor());
+  const at::Tensor want = nn::fp8_linear(x.contiguous(), nn::quantize_fp8(w), at::Tensor());
+  EXPECT_TRUE(at::equal(got, want));
+}

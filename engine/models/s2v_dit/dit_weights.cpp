@@ -71,27 +71,32 @@ DitWeights make_dit_weights(const std::map<std::string, at::Tensor>& tensors, co
   return w;
 }
 
-int64_t convert_to_fp8(DitWeights& w) {
-  int64_t n = 0;
-  auto convert = [&](Linear& l) {
-    l.fp8 = nn::quantize_fp8(l.weight);
-    l.weight.reset();
-    ++n;
-  };
+int64_t convert_to_fp8(DitWeights& w, const nn::Fp8Target& target) {
+  std::vector<Linear*> linears;
   auto attention = [&](AttentionWeights& a) {
-    for (Linear* l : {&a.q, &a.k, &a.v, &a.o}) convert(*l);
+    for (Linear* l : {&a.q, &a.k, &a.v, &a.o}) linears.push_back(l);
   };
   for (auto& b : w.blocks) {
     attention(b.self_attn);
     attention(b.cross_attn);
-    convert(b.ffn_in);
-    convert(b.ffn_out);
+    linears.push_back(&b.ffn_in);
+    linears.push_back(&b.ffn_out);
   }
   for (auto& j : w.injectors) {
     attention(j.attn);
-    convert(j.adain);
+    linears.push_back(&j.adain);
   }
-  return n;
+  // Every layer is checked before any is converted: a device or shape that
+  // _scaled_mm cannot run fails here, at load, not at the first block.
+  std::vector<std::array<int64_t, 2>> shapes;
+  for (const Linear* l : linears) shapes.push_back({l->weight.size(0), l->weight.size(1)});
+  if (const std::string why = nn::fp8_unsupported_reason(target, shapes); !why.empty())
+    throw std::invalid_argument(why);
+  for (Linear* l : linears) {
+    l->fp8 = nn::quantize_fp8(l->weight);
+    l->weight.reset();
+  }
+  return static_cast<int64_t>(linears.size());
 }
 
 }  // namespace la::models

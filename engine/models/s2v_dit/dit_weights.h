@@ -60,7 +60,9 @@ DitWeights make_dit_weights(const std::map<std::string, at::Tensor>& tensors, co
 // and cross q, k, v, o, ffn.0, ffn.2; every audio injector's q, k, v, o and
 // AdaLN linear; not the text/time embeddings, the head or the audio encoder)
 // and frees their full-precision weights. Returns how many were converted
-// (460 at 14B).
-int64_t convert_to_fp8(DitWeights& w);
+// (460 at 14B). Throws std::invalid_argument with
+// nn::fp8_unsupported_reason() when `target` cannot run them, before any is
+// converted.
+int64_t convert_to_fp8(DitWeights& w, const nn::Fp8Target& target);
 
 }  // namespace la::models

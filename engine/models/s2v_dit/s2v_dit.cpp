@@ -67,7 +67,7 @@ std::shared_ptr<const S2vDit> S2vDit::from_tensors(const std::map<std::string, a
   for (const auto& spec : s2v_dit_tensor_specs(cfg)) checked[spec.name] = store.get(spec.name, spec.shape);
   std::shared_ptr<S2vDit> m(new S2vDit(cfg, device, dtype, options));
   m->w_ = make_dit_weights(checked, cfg, device, dtype);
-  if (options.fp8) m->fp8_layers_ = convert_to_fp8(m->w_);
+  if (options.fp8) m->fp8_layers_ = convert_to_fp8(m->w_, nn::fp8_target(device));
   m->audio_ = CausalAudioEncoder::from_store(store, "casual_audio_encoder.",
                                              {cfg.audio_dim, cfg.dim, cfg.num_audio_token, kAudioHiddenStates}, device);
   return m;
