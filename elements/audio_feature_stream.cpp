@@ -41,7 +41,8 @@ std::vector<at::Tensor> AudioFeatureStream::offline_blocks() {
     // mode gives for a window with no frame.
     const auto& c = model_->config();
     for (int64_t b = 0; b < blocks; ++b)
-      out.push_back(at::zeros({c.num_hidden_layers + 1, c.hidden_size, audio::kFramesPerBlock}));
+      out.push_back(at::zeros({c.num_hidden_layers + 1, c.hidden_size, audio::kFramesPerBlock},
+                              at::TensorOptions().dtype(at::kFloat).device(model_->device())));
     return out;
   }
   const at::Tensor samples = at::from_blob(utterance_.data(), {n}, at::kFloat);

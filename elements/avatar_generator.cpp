@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <stdexcept>
 
+#include "engine/runtime/cuda_runtime_info.h"
 #include "engine/session/conditioning.h"
 #include "engine/video/reference_image.h"
 
@@ -17,10 +18,16 @@ AvatarGenerator::AvatarGenerator(GeneratorModels models, video::Size output, ses
 }
 
 void AvatarGenerator::set_prompt(const std::string& prompt) {
-  // Offloaded: this is the only reference, dropped when the prompt is encoded.
-  const std::shared_ptr<const models::Umt5Encoder> t5 = models_.t5 ? models_.t5 : models_.load_t5();
-  if (!t5) throw std::logic_error("AvatarGenerator has no umT5 encoder");
-  session_.set_prompt(session::encode_prompt_states(*t5, *models_.tokenizer, prompt));
+  const bool offloaded = !models_.t5;
+  {
+    // Offloaded: this is the only reference, dropped when the prompt is encoded.
+    const std::shared_ptr<const models::Umt5Encoder> t5 = offloaded ? models_.load_t5() : models_.t5;
+    if (!t5) throw std::logic_error("AvatarGenerator has no umT5 encoder");
+    session_.set_prompt(session::encode_prompt_states(*t5, *models_.tokenizer, prompt));
+  }
+  // The encoder's weights went back to LibTorch's caching allocator, which
+  // would keep them reserved: hand them to the device.
+  if (offloaded) runtime::release_cached_device_memory(models_.dit->device());
 }
 
 void AvatarGenerator::set_image(const at::Tensor& rgb) {

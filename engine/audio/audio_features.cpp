@@ -88,7 +88,10 @@ at::Tensor StreamingFeatures::compute_block(int64_t block, bool at_end) {
   const int64_t win_start = std::max<int64_t>(0, block_start - context_);
   const int64_t win_end = std::min<int64_t>(total_, block_start + kSamplesPerBlock + lookahead_);
   const int64_t layers = model_->config().num_hidden_layers + 1, dim = model_->config().hidden_size;
-  at::Tensor out = at::zeros({layers, dim, kFramesPerBlock});
+  // On the model's device: the 12 frame copies below stay there (no
+  // device->host copy per frame; the block leaves the device only if the
+  // element's output is system memory).
+  at::Tensor out = at::zeros({layers, dim, kFramesPerBlock}, at::TensorOptions().dtype(at::kFloat).device(model_->device()));
   if (model_->frame_count(win_end - win_start) < 1) return out;  // nothing audible yet: silence
 
   const double mean = sum / n;

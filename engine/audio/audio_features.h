@@ -43,7 +43,8 @@ class StreamingFeatures {
  public:
   StreamingFeatures(std::shared_ptr<const models::Wav2Vec2> model, double context_seconds, double lookahead_seconds);
 
-  // Appends samples; returns every block that became ready, in order.
+  // Appends samples; returns every block that became ready, in order, each
+  // [layers, C, 12] float32 on the model's device (never copied to the host).
   // Throws std::invalid_argument for non-finite samples.
   std::vector<at::Tensor> push(const float* samples, size_t count);
   // End of stream: the remaining blocks (a partial last block is padded with

@@ -9,6 +9,7 @@
 
 #include "engine/audio/audio_features.h"
 #include "engine/audio/frame_alignment.h"
+#include "engine/runtime/cuda_runtime_info.h"
 #include "tests/common/figure.h"
 
 using namespace la;
@@ -158,4 +159,30 @@ TEST(AudioFeatures, StreamingFrameAlignmentAgainstOfflineIsMeasured) {
   // be measured against (5/3 is the scale both converge to).
   EXPECT_GT(worst_ms, 20.0) << "more than one 50 Hz frame, as the docs say";
   EXPECT_LE(worst_ms, 7.0 / 3.0 * 20.0 + 1e-6);
+}
+
+// The blocks are made on the model's device (issue 14: no device->host copy
+// per frame); on a GPU they match the CPU's float32 blocks.
+TEST(AudioFeatures, StreamingBlocksStayOnTheModelsDevice) {
+  const at::Tensor x = voice(3 * 7680 + 4000);
+  audio::StreamingFeatures cpu(model(), 2.0, 0.16);
+  const auto want = cpu.push(x.data_ptr<float>(), static_cast<size_t>(x.numel()));
+  ASSERT_FALSE(want.empty());
+  for (const auto& b : want) EXPECT_TRUE(b.is_cpu());
+  if (runtime::query_cuda_runtime().device_count == 0) GTEST_SKIP() << "no CUDA device for the device half";
+  const char* src = std::getenv("LA_SOURCE_DIR");
+  auto on_gpu = models::Wav2Vec2::load(std::string(src ? src : ".") + "/tests/fixtures/wav2vec2",
+                                       at::Device(at::kCUDA, 0), at::kFloat);
+  audio::StreamingFeatures gpu(on_gpu, 2.0, 0.16);
+  auto got = gpu.push(x.data_ptr<float>(), static_cast<size_t>(x.numel()));
+  const auto tail = gpu.finish();
+  const auto want_tail = cpu.finish();
+  got.insert(got.end(), tail.begin(), tail.end());
+  ASSERT_EQ(got.size(), want.size() + want_tail.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(got[i].is_cuda()) << "block " << i;
+    EXPECT_EQ(got[i].scalar_type(), at::kFloat);
+    const at::Tensor w = i < want.size() ? want[i] : want_tail[i - want.size()];
+    EXPECT_LT(((got[i].cpu() - w).norm() / (w.norm() + 1e-12)).item<double>(), 1e-3) << "block " << i;
+  }
 }

@@ -10,7 +10,10 @@
 #include <filesystem>
 #include <vector>
 
+#include <c10/cuda/CUDACachingAllocator.h>
+
 #include "elements/avatar_generator.h"
+#include "engine/runtime/cuda_runtime_info.h"
 #include "elements/vae_decode_stream.h"
 #include "tests/common/bf16_bounds.h"
 #include "tests/common/figure.h"
@@ -120,4 +123,44 @@ TEST(AvatarGenerator, WholeChainBf16AgainstFloat32) {
   EXPECT_GT(mean, 0.0) << "bf16 and float32 gave identical frames: was bf16 used at all?";
   EXPECT_LE(mean, test::kChainBf16MeanAbsLevels);
   EXPECT_LE(p99, test::kChainBf16P99AbsLevels);
+}
+
+namespace {
+
+int64_t reserved_bytes(int device) {
+  return c10::cuda::CUDACachingAllocator::getDeviceStats(device).reserved_bytes[0].current;
+}
+
+}  // namespace
+
+// offload=true on a GPU: the encoder's memory goes back to the device, not
+// only to LibTorch's caching allocator (which never returns it on its own:
+// without emptyCache its reserved bytes never go down).
+TEST(AvatarGenerator, OffloadedTextEncoderMemoryIsReturnedToTheDevice) {
+  if (runtime::query_cuda_runtime().device_count == 0) GTEST_SKIP() << "no CUDA device";
+  test::TempDir dir;
+  ASSERT_EQ(test::make_tiny_checkpoint(dir.path()), 0);
+  const auto ck = dir.path() / "Wan2.2-S2V-14B";
+  const at::Device cuda(at::kCUDA, 0);
+  elements::GeneratorModels m;
+  m.dit = models::S2vDit::load(ck.string(), "", cuda, at::kBFloat16);
+  m.vae = models::WanVae::load((ck / "Wan2.1_VAE.pth").string(), cuda, at::kBFloat16);
+  m.tokenizer = std::make_shared<const models::Umt5Tokenizer>((ck / "google" / "umt5-xxl").string(),
+                                                              m.dit->config().text_len);
+  const std::string t5_path = (ck / "models_t5_umt5-xxl-enc-bf16.pth").string();
+  int64_t with_t5 = 0, t5_bytes = 0;
+  m.load_t5 = [&] {
+    auto t5 = models::Umt5Encoder::load(t5_path, cuda, at::kBFloat16);
+    with_t5 = reserved_bytes(0);
+    t5_bytes = c10::cuda::CUDACachingAllocator::getDeviceStats(0).allocated_bytes[0].current;
+    return t5;
+  };
+  runtime::release_cached_device_memory(cuda);  // start from no cached blocks
+  elements::AvatarGenerator gen(m, {64, 64}, {});
+  gen.set_prompt("a person talking");
+  const int64_t after = reserved_bytes(0);
+  std::printf("[offload] reserved with umT5 %.1f MiB, after the prompt %.1f MiB\n", with_t5 / 1048576.0,
+              after / 1048576.0);
+  EXPECT_GT(t5_bytes, 0);
+  EXPECT_LT(after, with_t5) << "the released umT5 is still reserved by LibTorch's caching allocator";
 }

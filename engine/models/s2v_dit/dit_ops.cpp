@@ -6,6 +6,20 @@
 #include "engine/nn/attention.h"
 
 namespace la::models {
+namespace {
+
+// A small host tensor made on the CPU each step (time embedding, RoPE
+// angles) onto `device` without waiting: on CUDA it goes through pinned
+// memory with a non-blocking copy on the current stream (the pinned block is
+// not reused before the copy ran: LibTorch's host allocator records an event),
+// so the step does not synchronise the host with the device. The values are
+// the host's, bit for bit.
+at::Tensor host_to_device(const at::Tensor& host, at::Device device) {
+  if (!device.is_cuda() || !host.is_cpu()) return host.to(device);
+  return host.contiguous().pin_memory().to(device, /*non_blocking=*/true);
+}
+
+}  // namespace
 
 at::Tensor apply_linear(const at::Tensor& x, const Linear& l) {
   if (l.fp8.weight.defined()) return nn::fp8_linear(x, l.fp8, l.bias);
@@ -38,7 +52,7 @@ at::Tensor attend_heads(const at::Tensor& q, const at::Tensor& k, const at::Tens
 }
 
 RopeTable rope_on_device(const RopeTable& table, at::Device device) {
-  return {table.cos.to(device, at::kDouble), table.sin.to(device, at::kDouble)};
+  return {host_to_device(table.cos.to(at::kDouble), device), host_to_device(table.sin.to(at::kDouble), device)};
 }
 
 at::Tensor patchify(const at::Tensor& latents, const Linear& conv) {
@@ -53,7 +67,7 @@ TimeConditioning time_conditioning(const DitWeights& w, const S2vDitConfig& cfg,
   const at::Tensor omega = at::pow(10000.0, -at::arange(half, at::kDouble) / static_cast<double>(half));
   const at::Tensor phase = pos * omega.unsqueeze(0);
   const at::Tensor sinusoid = at::cat({at::cos(phase), at::sin(phase)}, 1).to(at::kFloat);
-  const at::Tensor s = sinusoid.to(w.time_in.weight.device());
+  const at::Tensor s = host_to_device(sinusoid, w.time_in.weight.device());
   TimeConditioning tc;
   tc.e = apply_linear(at::silu(apply_linear(s, w.time_in)), w.time_out);
   tc.e0 = apply_linear(at::silu(tc.e), w.time_projection).view({frames, 6, cfg.dim});
