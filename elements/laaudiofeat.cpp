@@ -46,12 +46,12 @@
 
 #include "elements/audio_feature_stream.h"
 #include "elements/audio_timeline.h"
-#include "gst/device.h"
 #include "gst/element_registration.h"
 #include "gst/media_types.h"
 #include "gst/model_cache.h"
 #include "gst/pad_queries.h"
 #include "gst/running_time_ticker.h"
+#include "gst/stage_device.h"
 #include "gst/tensor_memory.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_la_audio_feat_debug);
@@ -83,6 +83,9 @@ struct State {
   std::shared_ptr<const la::models::Wav2Vec2> model;  // NULL->READY .. READY->NULL
   la::gst::FeaturesShape shape;
   bool on_gpu = false;  // the model's device is CUDA
+  // The device and this stage's CUDA stream (NULL->READY .. READY->NULL);
+  // every thread that computes features (streaming, idle filler) enters it.
+  la::gst::StageDevice stage;
 
   // Set in READY->PAUSED; then used under stream_lock: by the streaming
   // thread and by the idle filler's thread.
@@ -156,8 +159,9 @@ void post_engine_error(GstLaAudioFeat* self, const std::exception& e) {
 GstFlowReturn push_blocks(GstLaAudioFeat* self, const std::vector<at::Tensor>& blocks) {
   State* st = self->st;
   for (const at::Tensor& block : blocks) {
-    // Tensor memory: the block stays where wav2vec2 ran (zero-copy on a GPU).
-    // System memory: the block comes to the host.
+    // Tensor memory: the block stays where wav2vec2 ran (zero-copy on a GPU;
+    // the buffer carries an event of this stage's stream for the consumer).
+    // System memory: the block comes to the host (waits for this stage only).
     const at::Tensor features = st->tensor_memory_out ? block.to(at::kFloat) : block.to(at::kCPU, at::kFloat);
     GstBuffer* out = la::gst::buffer_new_from_tensor(features.contiguous());
     GST_BUFFER_PTS(out) = st->timeline.t0() + st->next_block * kBlockDuration;
@@ -226,6 +230,7 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   auto* self = LA_AUDIO_FEAT(parent);
   State* st = self->st;
   std::lock_guard<std::mutex> stream_guard(st->stream_lock);
+  const la::gst::StageScope on_stage(st->stage);
   if (!gst_pad_has_current_caps(self->sinkpad)) {
     gst_buffer_unref(buffer);
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("audio arrived before its caps"), (nullptr));
@@ -321,6 +326,7 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
     case GST_EVENT_SEGMENT: {
       // The blocks so far belong to the old segment.
       std::lock_guard<std::mutex> stream_guard(st->stream_lock);
+      const la::gst::StageScope on_stage(st->stage);
       drain(self);
       start_utterance(st);
       st->eos = false;
@@ -328,6 +334,7 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
     }
     case GST_EVENT_EOS: {
       std::lock_guard<std::mutex> stream_guard(st->stream_lock);
+      const la::gst::StageScope on_stage(st->stage);
       drain(self);
       st->eos = true;
       return gst_pad_push_event(self->srcpad, event);
@@ -343,6 +350,7 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
       gst_event_unref(event);
       if (!GST_CLOCK_TIME_IS_VALID(ts)) return TRUE;
       std::lock_guard<std::mutex> stream_guard(st->stream_lock);
+      const la::gst::StageScope on_stage(st->stage);
       if (!st->timeline.started()) st->timeline.start(ts);
       const GstClockTime end = GST_CLOCK_TIME_IS_VALID(duration) ? ts + duration : ts;
       GST_DEBUG_OBJECT(self, "gap until %" GST_TIME_FORMAT ": silence", GST_TIME_ARGS(end));
@@ -427,14 +435,9 @@ bool load_model(GstLaAudioFeat* self) {
                        "<checkpoint-dir>/wav2vec2-large-xlsr-53-english"));
     return false;
   }
-  c10::Device device(c10::kCPU);
-  try {
-    device = la::gst::resolve_device(s.cuda_device_id);
-  } catch (const std::exception& e) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", e.what()), (nullptr));
-    return false;
-  }
-  const at::ScalarType dtype = la::gst::model_dtype(device);
+  if (!st->stage.open(GST_ELEMENT(self), s.cuda_device_id)) return false;
+  const c10::Device device = st->stage.device();
+  const at::ScalarType dtype = st->stage.dtype();
   try {
     auto model = la::gst::shared_model<la::models::Wav2Vec2>(
         s.model_dir, device, dtype, "", [&] { return la::models::Wav2Vec2::load(s.model_dir, device, dtype); });
@@ -446,8 +449,10 @@ bool load_model(GstLaAudioFeat* self) {
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, RESOURCE, READ, ("cannot load wav2vec2 from model-dir '%s': %s", s.model_dir.c_str(), e.what()),
                       ("model-dir must be the HF wav2vec2-large-xlsr-53-english directory"));
+    st->stage.close();
     return false;
   }
+  st->stage.loaded();
   GST_INFO_OBJECT(self, "wav2vec2 from %s on %s: %d layers x %d channels", s.model_dir.c_str(), device.str().c_str(),
                   st->shape.layers, st->shape.channels);
   return true;
@@ -460,6 +465,7 @@ void idle_tick(GstLaAudioFeat* self, GstClockTime running) {
   if (!st->upstream_live) return;
   const GstClockTime delay = st->upstream_latency + st->idle_timeout;
   std::lock_guard<std::mutex> stream_guard(st->stream_lock);
+  const la::gst::StageScope on_stage(st->stage);  // the clock thread computes features too
   if (!st->stream || st->eos || !st->timeline.started() || running < delay ||
       st->segment.format != GST_FORMAT_TIME)
     return;
@@ -518,6 +524,7 @@ static GstStateChangeReturn gst_la_audio_feat_change_state(GstElement* element, 
     case GST_STATE_CHANGE_READY_TO_NULL: {
       std::lock_guard<std::mutex> g(self->st->lock);
       self->st->model.reset();
+      self->st->stage.close();
       break;
     }
     default:

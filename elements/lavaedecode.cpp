@@ -44,6 +44,7 @@
 #include "gst/pad_queries.h"
 #include "gst/block_latency.h"
 #include "gst/progress.h"
+#include "gst/stage_device.h"
 #include "gst/tensor_memory.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_la_vae_decode_debug);
@@ -70,6 +71,7 @@ struct State {
   Settings settings;
   std::shared_ptr<const la::models::WanVae> vae;  // NULL->READY .. READY->NULL
   c10::Device device{c10::kCPU};
+  la::gst::StageDevice stage;  // the device and this stage's CUDA stream (gst/stage_device.h)
   std::string vae_path;
   bool have_shape = false;
   la::gst::LatentShape shape;
@@ -336,6 +338,7 @@ bool set_sink_caps(GstLaVaeDecode* self, GstCaps* caps) {
 GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   auto* self = LA_VAE_DECODE(parent);
   State* st = self->st;
+  const la::gst::StageScope on_stage(st->stage);
   if (!st->stream) {
     gst_buffer_unref(buffer);
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("latents arrived before negotiated caps"), (nullptr));
@@ -374,6 +377,7 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
 gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
   auto* self = LA_VAE_DECODE(parent);
   State* st = self->st;
+  const la::gst::StageScope on_stage(st->stage);  // draining decodes, a gap writes frames
   switch (GST_EVENT_TYPE(event)) {
     case GST_EVENT_CAPS: {
       GstCaps* caps;
@@ -399,14 +403,19 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
   }
 }
 
-// Shares our CUDA context with neighbours that ask (gst.cuda.context).
+// Shares our CUDA context with neighbours that ask (gst.cuda.context), in
+// any state: before NULL->READY (an nvcodec element downstream starts first
+// and looks for one in its own NULL->READY) the configured device's wrapped
+// primary context is made on demand, the same object load_vae() takes.
 bool context_query(GstLaVaeDecode* self, GstQuery* query) {
   GstCudaContext* context = nullptr;
+  int device_id = -1;
   {
     std::lock_guard<std::mutex> g(self->st->lock);
     if (self->st->cuda_context) context = static_cast<GstCudaContext*>(gst_object_ref(self->st->cuda_context));
+    device_id = self->st->settings.cuda_device_id;
   }
-  if (!context) return false;
+  if (!context) return la::gst::answer_cuda_context_query(GST_ELEMENT(self), query, device_id);
   const bool answered = gst_cuda_handle_context_query(GST_ELEMENT(self), query, context);
   gst_object_unref(context);
   return answered;
@@ -497,14 +506,9 @@ bool load_vae(GstLaVaeDecode* self) {
   }
   std::string path;
   if (!resolve_vae_path(self, s, &path)) return false;
-  c10::Device device(c10::kCPU);
-  try {
-    device = la::gst::resolve_device(s.cuda_device_id);
-  } catch (const std::exception& e) {
-    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", e.what()), (nullptr));
-    return false;
-  }
-  const at::ScalarType dtype = la::gst::model_dtype(device);
+  if (!st->stage.open(GST_ELEMENT(self), s.cuda_device_id)) return false;
+  const c10::Device device = st->stage.device();
+  const at::ScalarType dtype = st->stage.dtype();
   std::shared_ptr<const la::models::WanVae> vae;
   try {
     vae = la::gst::shared_model<la::models::WanVae>(path, device, dtype, "",
@@ -512,8 +516,10 @@ bool load_vae(GstLaVaeDecode* self) {
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, RESOURCE, READ, ("cannot load the VAE from '%s': %s", path.c_str(), e.what()),
                       ("expected the Wan 2.1 VAE checkpoint (Wan2.1_VAE.pth)"));
+    st->stage.close();
     return false;
   }
+  st->stage.loaded();
   GST_INFO_OBJECT(self, "VAE %s on %s (%s), %" G_GINT64_FORMAT " latent channels", path.c_str(), device.str().c_str(),
                   c10::toString(dtype), vae->config().z_dim);
   GstCudaContext* cuda_context = nullptr;
@@ -568,6 +574,7 @@ static GstStateChangeReturn gst_la_vae_decode_change_state(GstElement* element, 
     case GST_STATE_CHANGE_READY_TO_NULL: {
       std::lock_guard<std::mutex> g(st->lock);
       st->vae.reset();
+      st->stage.close();
       if (st->cuda_context) gst_object_unref(st->cuda_context);
       st->cuda_context = nullptr;
       break;

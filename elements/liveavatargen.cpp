@@ -25,6 +25,8 @@
 #include <string>
 
 #include "elements/avatar_generator.h"
+#include "engine/nn/fp8_linear.h"
+#include "engine/runtime/cuda_runtime_info.h"
 #include "gst/device.h"
 #include "gst/element_registration.h"
 #include "gst/image_file.h"
@@ -34,6 +36,7 @@
 #include "gst/pad_queries.h"
 #include "gst/block_latency.h"
 #include "gst/progress.h"
+#include "gst/stage_device.h"
 #include "gst/tensor_memory.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_la_gen_debug);
@@ -84,6 +87,7 @@ struct State {
   // Loaded at NULL->READY.
   la::elements::GeneratorModels models;
   c10::Device device{c10::kCPU};
+  la::gst::StageDevice stage;  // the device and this stage's CUDA stream (gst/stage_device.h)
   at::Tensor image_rgb;
   std::string image_file;  // what image_rgb was decoded from
   // From READY->PAUSED on: the streaming thread's.
@@ -166,11 +170,28 @@ bool load(GstLaGen* self) {
   int64_t area = 0;
   try {
     area = la::video::parse_area(s.size);
-    st->device = la::gst::resolve_device(s.cuda_device_id);
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", e.what()), (nullptr));
     return false;
   }
+  if (!st->stage.open(GST_ELEMENT(self), s.cuda_device_id)) return false;
+  st->device = st->stage.device();
+  // fp8 on a device without fp8 matmul fails here, before 30 GB are loaded
+  // (the weight shapes are checked again when they are quantised).
+  const la::nn::Fp8Target fp8_target = la::nn::fp8_target(st->device);
+  auto fp8_error = [&](const std::string& why) {
+    const std::string on = st->device.is_cuda() ? st->device.str() + " (compute capability " +
+                                                      std::to_string(fp8_target.major) + "." +
+                                                      std::to_string(fp8_target.minor) + ")"
+                                                : st->device.str();
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("fp8=true cannot run on %s: %s", on.c_str(), why.c_str()),
+                      ("set fp8=false (bf16 linears, twice the weight memory), or use a GPU of compute capability "
+                       "8.9 or later (Ada, Hopper) with cuda-device-id"));
+    st->stage.close();
+    return false;
+  };
+  if (s.fp8)
+    if (const std::string why = la::nn::fp8_unsupported_reason(fp8_target, {}); !why.empty()) return fp8_error(why);
   try {
     st->image_rgb = la::gst::load_image_rgb(s.image);
     st->image_file = s.image;
@@ -179,7 +200,7 @@ bool load(GstLaGen* self) {
     return false;
   }
   const c10::Device device = st->device;
-  const at::ScalarType dtype = la::gst::model_dtype(device);
+  const at::ScalarType dtype = st->stage.dtype();
   const fs::path dir(s.checkpoint_dir);
   std::string what = "the DiT";
   try {
@@ -202,18 +223,24 @@ bool load(GstLaGen* self) {
     // Loaded now either way, so a bad file fails NULL->READY; offload drops it
     // again and reloads it for each prompt.
     m.t5 = m.load_t5();
-    if (s.offload) m.t5.reset();
+    if (s.offload) {
+      m.t5.reset();
+      la::runtime::release_cached_device_memory(device);  // its memory to the device, not LibTorch's cache
+    }
     what = "the umT5 tokenizer";
     m.tokenizer = std::make_shared<const la::models::Umt5Tokenizer>((dir / "google" / "umt5-xxl").string(),
                                                                     m.dit->config().text_len);
     std::lock_guard<std::mutex> g(st->lock);
     st->models = std::move(m);
   } catch (const std::exception& e) {
+    if (s.fp8 && std::string(e.what()).rfind("fp8 matmul", 0) == 0) return fp8_error(e.what());
     GST_ELEMENT_ERROR(self, RESOURCE, READ, ("cannot load %s from '%s': %s", what.c_str(), s.checkpoint_dir.c_str(),
                                              e.what()),
                       ("checkpoint-dir must be the Wan2.2-S2V-14B directory; lora the liveavatar.safetensors"));
+    st->stage.close();
     return false;
   }
+  st->stage.loaded();
   la::video::Size out{};
   try {
     out = la::video::output_size_for_area(st->image_rgb.size(0), st->image_rgb.size(1), area);
@@ -263,6 +290,7 @@ bool start(GstLaGen* self) {
   la::session::SessionOptions o;
   o.seed = s.seed;
   o.steps = s.steps;
+  const la::gst::StageScope on_stage(st->stage);  // the encodings run on the stage's stream, as the blocks
   try {
     st->generator = std::make_unique<la::elements::AvatarGenerator>(
         st->models, la::video::Size{st->height, st->width}, o);
@@ -368,6 +396,7 @@ void note_block_time(GstLaGen* self, double seconds, GstClockTime duration) {
 GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   auto* self = LA_GEN(parent);
   State* st = self->st;
+  const la::gst::StageScope on_stage(st->stage);
   if (!st->have_caps) {
     gst_buffer_unref(buffer);
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("features arrived before caps"), (nullptr));
@@ -434,6 +463,7 @@ void new_stream(State* st) {
 
 gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
   auto* self = LA_GEN(parent);
+  const la::gst::StageScope on_stage(self->st->stage);  // a new stream resets the session's tensors
   switch (GST_EVENT_TYPE(event)) {
     case GST_EVENT_CAPS: {
       GstCaps* caps;
@@ -511,6 +541,7 @@ static GstStateChangeReturn gst_la_gen_change_state(GstElement* element, GstStat
     case GST_STATE_CHANGE_READY_TO_NULL: {
       std::lock_guard<std::mutex> g(st->lock);
       st->models = {};
+      st->stage.close();
       st->image_rgb.reset();
       st->image_file.clear();
       st->width = st->height = 0;

@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/runtime/cuda_runtime_info.h"
+
 namespace la::gst {
 namespace {
 
@@ -64,6 +66,24 @@ GstCudaContext* primary_cuda_context(int device_index) {
 void announce_cuda_context(GstElement* element, GstCudaContext* context) {
   GstContext* c = gst_context_new_cuda_context(context);
   gst_element_post_message(element, gst_message_new_have_context(GST_OBJECT(element), c));
+}
+
+bool answer_cuda_context_query(GstElement* element, GstQuery* query, int cuda_device_id) {
+  const gchar* type = nullptr;
+  if (GST_QUERY_TYPE(query) != GST_QUERY_CONTEXT || !gst_query_parse_context_type(query, &type) ||
+      g_strcmp0(type, GST_CUDA_CONTEXT_TYPE) != 0 || cuda_device_id < 0)
+    return false;
+  if (cuda_device_id >= runtime::query_cuda_runtime().device_count) return false;
+  GstCudaContext* context = nullptr;
+  try {
+    context = primary_cuda_context(cuda_device_id);
+  } catch (const std::exception& e) {
+    GST_DEBUG_OBJECT(element, "no CUDA context for the query: %s", e.what());
+    return false;
+  }
+  const bool answered = gst_cuda_handle_context_query(element, query, context);
+  gst_object_unref(context);
+  return answered;
 }
 
 }  // namespace la::gst

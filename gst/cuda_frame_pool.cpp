@@ -7,6 +7,7 @@
 #include <c10/cuda/CUDAStream.h>
 
 #include <algorithm>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -41,32 +42,59 @@ GstBufferPool* downstream_cuda_pool(GstPad* srcpad, GstCaps* caps, GstCudaContex
 
 }  // namespace
 
+bool configure_and_activate(GstBufferPool* pool, GstCaps* caps, guint size, guint min, guint max) {
+  GstStructure* config = gst_buffer_pool_get_config(pool);
+  gst_buffer_pool_config_set_params(config, caps, size, min, max);
+  gst_buffer_pool_config_add_option(config, GST_BUFFER_POOL_OPTION_VIDEO_META);
+  bool ok = gst_buffer_pool_set_config(pool, config);
+  if (!ok) {
+    // The pool amended the config (its own padded size, say): take its
+    // version if it still holds our caps, at least our size and min
+    // (gst_buffer_pool_config_validate_params). A pool that refused outright
+    // (active, or buffers still outstanding) kept its old config, which is
+    // not ours: setting that one again would "succeed" as unchanged.
+    config = gst_buffer_pool_get_config(pool);
+    if (gst_buffer_pool_config_validate_params(config, caps, size, min, max)) {
+      ok = gst_buffer_pool_set_config(pool, config);
+    } else {
+      gst_structure_free(config);
+    }
+  }
+  return ok && gst_buffer_pool_set_active(pool, TRUE);
+}
+
+GstBufferPool* activate_pool_or_own(GstBufferPool* preferred, const std::function<GstBufferPool*()>& make_own,
+                                    GstCaps* caps, guint size, guint min, guint max, bool* used_preferred) {
+  *used_preferred = false;
+  if (preferred) {
+    if (configure_and_activate(preferred, caps, size, min, max)) {
+      *used_preferred = true;
+      return preferred;
+    }
+    GST_INFO("downstream's buffer pool %" GST_PTR_FORMAT " refused the configuration: using our own", preferred);
+    gst_object_unref(preferred);
+  }
+  GstBufferPool* own = make_own();
+  if (own && configure_and_activate(own, caps, size, min, max)) return own;
+  if (own) gst_object_unref(own);
+  return nullptr;
+}
+
 CudaFramePool::CudaFramePool(GstPad* srcpad, GstCaps* caps, GstCudaContext* context, c10::Device device)
     : device_(device) {
   if (!gst_video_info_from_caps(&info_, caps)) throw std::runtime_error("cannot read the CUDAMemory video caps");
   format_ = video::pixel_format_from_name(gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(&info_)));
   guint min = 0, max = 0;
-  pool_ = downstream_cuda_pool(srcpad, caps, context, &min, &max);
-  downstream_pool_ = pool_ != nullptr;
-  if (!pool_) pool_ = gst_cuda_buffer_pool_new(context);
+  GstBufferPool* downstream = downstream_cuda_pool(srcpad, caps, context, &min, &max);
   min = std::max(min, kMinBuffers);
   if (max != 0 && max < min) max = min;
-
-  GstStructure* config = gst_buffer_pool_get_config(pool_);
-  gst_buffer_pool_config_set_params(config, caps, static_cast<guint>(GST_VIDEO_INFO_SIZE(&info_)), min, max);
-  gst_buffer_pool_config_add_option(config, GST_BUFFER_POOL_OPTION_VIDEO_META);
-  bool ok = gst_buffer_pool_set_config(pool_, config);
-  if (!ok) {
-    // The pool changed the config (its own padded size, say): take its version.
-    config = gst_buffer_pool_get_config(pool_);
-    ok = gst_buffer_pool_set_config(pool_, config);
-  }
-  if (!ok || !gst_buffer_pool_set_active(pool_, TRUE)) {
-    gst_object_unref(pool_);
-    pool_ = nullptr;
-    throw std::runtime_error(std::string("cannot configure and activate the ") +
-                             (downstream_pool_ ? "downstream" : "own") + " GstCudaBufferPool");
-  }
+  // Downstream's pool refuses a new configuration while buffers of the last
+  // one are still downstream (a renegotiation, gst_buffer_pool_set_config's
+  // "have_outstanding"): then frames come from our own pool in the context.
+  pool_ = activate_pool_or_own(
+      downstream, [context] { return gst_cuda_buffer_pool_new(context); }, caps,
+      static_cast<guint>(GST_VIDEO_INFO_SIZE(&info_)), min, max, &downstream_pool_);
+  if (!pool_) throw std::runtime_error("cannot configure and activate a GstCudaBufferPool");
 }
 
 CudaFramePool::~CudaFramePool() {

@@ -3,9 +3,12 @@
 //
 // The pool is downstream's when the ALLOCATION query offers a
 // GstCudaBufferPool in our context (the wrapped primary context, so the
-// memory is LibTorch's too), else our own in that context. GStreamer 1.22's
+// memory is LibTorch's too) and it takes our configuration, else our own in
+// that context (downstream's refuses while buffers of an earlier
+// negotiation are still out). GStreamer 1.22's
 // CUDA memory has no per-memory stream, so the frames of a block are written
-// on LibTorch's current stream, which is synchronised before they are pushed.
+// on LibTorch's current stream (the decoder stage's own, gst/stage_device.h),
+// which is synchronised before they are pushed.
 #pragma once
 
 #include <gst/cuda/gstcudacontext.h>
@@ -15,9 +18,23 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
+#include <functional>
+
 #include "engine/video/pixel_convert.h"
 
 namespace la::gst {
+
+// Sets caps, size, min/max and the video-meta option on `pool` (taking the
+// pool's own amended config once when it changes ours) and activates it.
+// False when the pool refuses: gst_buffer_pool_set_config fails while the pool
+// is active or any of its buffers is outstanding.
+bool configure_and_activate(GstBufferPool* pool, GstCaps* caps, guint size, guint min, guint max);
+
+// `preferred` (transfer full, may be null) when it takes the configuration,
+// else make_own()'s pool, configured and active; null when neither works.
+// *used_preferred says which.
+GstBufferPool* activate_pool_or_own(GstBufferPool* preferred, const std::function<GstBufferPool*()>& make_own,
+                                    GstCaps* caps, guint size, guint min, guint max, bool* used_preferred);
 
 class CudaFramePool {
  public:

@@ -1,7 +1,10 @@
 #include "gst/tensor_memory.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/Event.h>
+#include <c10/cuda/CUDAStream.h>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -13,7 +16,34 @@ constexpr const char* kMemType = "LaTensorMemory";
 struct TensorMemory {
   GstMemory mem;
   at::Tensor* tensor;  // owned; every memory (shared ones too) holds its own reference
+  // CUDA tensors: recorded on the producer's current stream when the tensor
+  // was wrapped, i.e. after the kernels that wrote it; shared by sub-memories.
+  std::shared_ptr<c10::Event>* ready;  // owned; null for CPU tensors
 };
+
+// The current stream, on the consuming thread, of the tensor's device: the
+// stage's own when the consumer runs in its StageScope (gst/stage_device.h).
+c10::Stream consumer_stream(const at::Tensor& t) { return c10::cuda::getCurrentCUDAStream(t.device().index()); }
+
+// An event recorded now on the current stream of the tensor's device.
+std::shared_ptr<c10::Event> record_ready(const at::Tensor& t) {
+  if (!t.is_cuda()) return nullptr;
+  auto event = std::make_shared<c10::Event>(c10::DeviceType::CUDA);
+  event->record(consumer_stream(t));
+  return event;
+}
+
+// Before the consumer's stream uses the tensor: it waits (on the device, the
+// host goes on) for the producer's event, and the caching allocator learns
+// that this stream uses the storage, so a block freed by the consumer's last
+// reference is not reused by the producer's stream before the consumer's
+// kernels ran (Tensor::record_stream).
+void wait_ready(const at::Tensor& t, const std::shared_ptr<c10::Event>& ready) {
+  if (!t.is_cuda()) return;
+  const c10::Stream stream = consumer_stream(t);
+  if (ready) ready->block(stream);
+  t.record_stream(stream);
+}
 
 }  // namespace
 }  // namespace la::gst
@@ -34,11 +64,12 @@ namespace {
 
 TensorMemory* as_tensor_memory(GstMemory* mem) { return reinterpret_cast<TensorMemory*>(mem); }
 
-GstMemory* wrap(GstAllocator* allocator, at::Tensor tensor, GstMemory* parent, gsize offset, gsize size,
-                GstMemoryFlags flags) {
+GstMemory* wrap(GstAllocator* allocator, at::Tensor tensor, std::shared_ptr<c10::Event> ready, GstMemory* parent,
+                gsize offset, gsize size, GstMemoryFlags flags) {
   g_atomic_int_inc(&reinterpret_cast<LaTensorAllocator*>(allocator)->live);
   auto* m = new TensorMemory;
   m->tensor = new at::Tensor(std::move(tensor));
+  m->ready = ready ? new std::shared_ptr<c10::Event>(std::move(ready)) : nullptr;
   const gsize maxsize = m->tensor->nbytes();
   gst_memory_init(GST_MEMORY_CAST(m), flags, allocator, parent, maxsize, 0, offset, size);
   return GST_MEMORY_CAST(m);
@@ -60,16 +91,19 @@ GstMemory* mem_share(GstMemory* mem, gssize offset, gssize size) {
   GstMemory* parent = mem->parent ? mem->parent : mem;
   if (size == -1) size = static_cast<gssize>(mem->size) - offset;
   const auto flags = GstMemoryFlags(GST_MINI_OBJECT_FLAGS(parent) | GST_MINI_OBJECT_FLAG_LOCK_READONLY);
-  return wrap(mem->allocator, *as_tensor_memory(mem)->tensor, parent, mem->offset + offset, size, flags);
+  TensorMemory* m = as_tensor_memory(mem);
+  return wrap(mem->allocator, *m->tensor, m->ready ? *m->ready : nullptr, parent, mem->offset + offset, size, flags);
 }
 
 // A copy stays on the tensor's device: the bytes are cloned as a uint8 tensor.
 GstMemory* mem_copy(GstMemory* mem, gssize offset, gssize size) {
-  const at::Tensor& t = *as_tensor_memory(mem)->tensor;
+  TensorMemory* m = as_tensor_memory(mem);
+  const at::Tensor& t = *m->tensor;
   if (size == -1) size = mem->size > static_cast<gsize>(offset) ? static_cast<gssize>(mem->size) - offset : 0;
   const int64_t start = static_cast<int64_t>(mem->offset) + offset;
+  wait_ready(t, m->ready ? *m->ready : nullptr);  // the clone runs on the copying thread's stream
   at::Tensor bytes = t.reshape({-1}).view(at::kByte).slice(0, start, start + size).clone();
-  return wrap(mem->allocator, bytes, nullptr, 0, bytes.nbytes(), flags_for(bytes));
+  return wrap(mem->allocator, bytes, record_ready(bytes), nullptr, 0, bytes.nbytes(), flags_for(bytes));
 }
 
 }  // namespace
@@ -84,6 +118,7 @@ static void la_tensor_allocator_free(GstAllocator* allocator, GstMemory* mem) {
   g_atomic_int_add(&reinterpret_cast<LaTensorAllocator*>(allocator)->live, -1);
   auto* m = la::gst::as_tensor_memory(mem);
   delete m->tensor;
+  delete m->ready;
   delete m;
 }
 
@@ -145,7 +180,8 @@ std::string shape_text(c10::IntArrayRef sizes, at::ScalarType dtype) {
 GstMemory* tensor_memory_new(const at::Tensor& tensor) {
   at::Tensor t = tensor.contiguous();
   const gsize n = t.nbytes();
-  return wrap(allocator(), std::move(t), nullptr, 0, n, flags_for(tensor));
+  std::shared_ptr<c10::Event> ready = record_ready(t);  // after contiguous()'s copy, if it made one
+  return wrap(allocator(), std::move(t), std::move(ready), nullptr, 0, n, flags_for(tensor));
 }
 
 GstBuffer* buffer_new_from_tensor(const at::Tensor& tensor) {
@@ -163,6 +199,10 @@ const at::Tensor* tensor_memory_peek(GstMemory* mem) {
   return is_tensor_memory(mem) ? as_tensor_memory(mem)->tensor : nullptr;
 }
 
+const c10::Event* tensor_memory_ready_event(GstMemory* mem) {
+  return is_tensor_memory(mem) && as_tensor_memory(mem)->ready ? as_tensor_memory(mem)->ready->get() : nullptr;
+}
+
 at::Tensor buffer_to_tensor(GstBuffer* buffer, c10::IntArrayRef sizes, at::ScalarType dtype) {
   int64_t numel = 1;
   for (int64_t s : sizes) numel *= s;
@@ -175,6 +215,8 @@ at::Tensor buffer_to_tensor(GstBuffer* buffer, c10::IntArrayRef sizes, at::Scala
   if (gst_buffer_n_memory(buffer) == 1) {
     GstMemory* mem = gst_buffer_peek_memory(buffer, 0);
     if (const at::Tensor* t = tensor_memory_peek(mem)) {
+      TensorMemory* m = as_tensor_memory(mem);
+      wait_ready(*t, m->ready ? *m->ready : nullptr);
       auto* data = static_cast<uint8_t*>(t->data_ptr()) + mem->offset;
       at::Tensor keep = *t;  // the view's deleter holds the storage
       return at::from_blob(data, sizes, [keep](void*) mutable { keep.reset(); },

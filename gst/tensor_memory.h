@@ -10,6 +10,14 @@
 // consumer takes the tensor with buffer_to_tensor(), which never maps a
 // tensor memory.
 //
+// Streams (CUDA tensors): wrapping records an event on the current stream of
+// the tensor's device (the producing stage's, gst/stage_device.h), after the
+// kernels that wrote it. buffer_to_tensor() (and a deep copy) make the
+// current stream of the consuming thread wait for that event on the device
+// (no host synchronisation) and record that stream's use of the storage with
+// the caching allocator, so the producer cannot reuse the block before the
+// consumer's kernels ran. Producer and consumer need nothing else.
+//
 // buffer -> tensor: a buffer of one tensor memory gives a view of that tensor
 // (any device, zero-copy). Any other buffer is mapped for reading and the
 // tensor is a view of the mapping; the mapping and a buffer reference live
@@ -20,13 +28,14 @@
 #include <gst/gst.h>
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Event.h>
 #include <c10/util/ArrayRef.h>
 
 namespace la::gst {
 
 // Wraps `tensor` (made contiguous first if it is not) in one memory / buffer.
 // The memory is writable: the caller hands the tensor over and must not write
-// to it afterwards.
+// to it afterwards. Call it on the thread (and stream) that wrote the tensor.
 GstMemory* tensor_memory_new(const at::Tensor& tensor);
 GstBuffer* buffer_new_from_tensor(const at::Tensor& tensor);
 
@@ -37,6 +46,9 @@ int64_t live_tensor_memories();
 // The whole tensor a tensor memory holds (ignores the memory's offset/size);
 // nullptr for other memories.
 const at::Tensor* tensor_memory_peek(GstMemory* mem);
+// The event a CUDA tensor memory carries (see above); nullptr for CPU tensors
+// and other memories.
+const c10::Event* tensor_memory_ready_event(GstMemory* mem);
 
 // A tensor of `sizes` and `dtype` over the buffer's bytes, as described above.
 // Throws std::invalid_argument when the buffer's size is not the shape's

@@ -8,6 +8,9 @@
 #   scripts/gpu-check.sh build          build only
 #   scripts/gpu-check.sh preflight      tools, CUDA/NCCL, the kit's smoke test (about 30 s)
 #   scripts/gpu-check.sh demo           build, then the demo pipeline on CUDA device 0 (avatar.mp4)
+#   scripts/gpu-check.sh streams        build, then the GPU checks of issue 14 (per-stage CUDA streams and
+#                                       events, features on the device, nvcodec context, fp8 at load,
+#                                       frame-pool fallback, offload's memory) and the GPU pipeline test
 #
 # Logs (and avatar.mp4, testlog.json) go to ${OUT:-/tmp}/gpu-check-*; the last line is a summary.
 # Environment: LA_MESON_TEST_ARGS (more `meson test` arguments, e.g. "--no-suite lsan" or test
@@ -28,10 +31,22 @@ log() { echo "gpu-check: [$((SECONDS - start))s] $*"; }
 die() { echo "gpu-check: ERROR: $*" >&2; echo "gpu-check: SUMMARY: FAILED after $((SECONDS - start)) s: $*"; exit 1; }
 
 mode="test"
+tests=()
 case "${1:-}" in
   build|preflight|demo) mode=$1; shift ;;
   test) shift ;;
-  -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
+  # Test programs (meson test names) whose GPU cases (GTEST_SKIP without a device) cover issue 14:
+  #   gst-glue: StageDevice.EachStageHasItsOwnStreamOnTheGpu, TensorMemory.ConsumerStreamWaitsForTheProducersEvent,
+  #             CudaContext.ContextQueriesAnsweredOnDemandForTheConfiguredDevice, CudaFramePool.*
+  #   gst-lavaedecode: LaVaeDecode.NvcodecElementStartedFirstTakesOurCudaContext, ...InNullOnlyForACudaDevice
+  #   unit-audio-features: AudioFeatures.StreamingBlocksStayOnTheModelsDevice
+  #   unit-io: CudaRuntimeInfo.ReleasingCachedMemoryReturnsItToTheDevice, ComputeCapabilityOfMissingDeviceIsZero
+  #   unit-avatar-generator: AvatarGenerator.OffloadedTextEncoderMemoryIsReturnedToTheDevice
+  #   unit-fp8: the decision at load (CPU), the device's own capability printed by unit-io
+  #   gst-pipelines: Pipelines.CudaMemoryOutputOnTheGpu (three stages, three streams, events between them)
+  streams) shift; tests=(gst-glue gst-lavaedecode unit-audio-features unit-io unit-avatar-generator unit-fp8
+                         gst-pipelines) ;;
+  -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}"; exit 0 ;;
 esac
 suites=("$@")
 
@@ -251,6 +266,7 @@ fi
 test_log="$out/gpu-check-test.log"
 args=(--num-processes "${LA_TEST_PROCS:-8}" --print-errorlogs)
 for s in "${suites[@]}"; do args+=(--suite "$s"); done
+args+=("${tests[@]}")
 left=$((deadline - (SECONDS - start)))
 ((left > 30)) || die "no time left for the tests (built in $build_s s); run again on the warm machine (build-gpu is kept)"
 log "meson test ${args[*]} ${LA_MESON_TEST_ARGS:-} (stopped after $left s)"
@@ -282,5 +298,5 @@ else
   counts="no testlog.json"
 fi
 status=OK; [[ $rc == 0 ]] || status="FAILED (meson test exit $rc)"
-echo "gpu-check: SUMMARY: $status: $counts; ${suites[*]:-all suites}; build $build_s s; $gpu; torch $torch_ver; total $((SECONDS - start)) s"
+echo "gpu-check: SUMMARY: $status: $counts; ${tests[*]:-${suites[*]:-all suites}}; build $build_s s; $gpu; torch $torch_ver; total $((SECONDS - start)) s"
 exit $((rc == 0 ? 0 : 1))

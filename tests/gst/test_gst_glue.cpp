@@ -1,5 +1,6 @@
 // The plugin's shared glue on its own: tensor <-> GstBuffer without copies,
-// the model cache, the media-type caps, device selection.
+// the model cache, the media-type caps, device selection, each stage's CUDA
+// stream and the events between stages, the frame pool's fallback.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -7,8 +8,15 @@
 #include <cstring>
 #include <thread>
 
+#include <ATen/cuda/Sleep.h>
+#include <c10/cuda/CUDAStream.h>
+#include <gst/cuda/gstcudautils.h>
+
 #include "engine/runtime/cuda_runtime_info.h"
+#include "gst/cuda_context.h"
+#include "gst/cuda_frame_pool.h"
 #include "gst/device.h"
+#include "gst/stage_device.h"
 #include "gst/media_types.h"
 #include "gst/model_cache.h"
 #include "gst/pad_queries.h"
@@ -304,4 +312,220 @@ TEST(Device, MinusOneIsTheCpuAndMissingGpusAreNamed) {
   if (n > 0) {
     EXPECT_TRUE(gst::resolve_device(n - 1).is_cuda());
   }
+}
+
+namespace {
+
+bool has_cuda() { return runtime::query_cuda_runtime().device_count > 0; }
+
+// The text of the first ERROR on `element`'s bus (its own bus, no pipeline).
+std::string first_error(GstBus* bus) {
+  GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  if (!m) return "";
+  GError* err = nullptr;
+  gst_message_parse_error(m, &err, nullptr);
+  std::string text = err ? err->message : "";
+  if (err) g_error_free(err);
+  gst_message_unref(m);
+  return text;
+}
+
+}  // namespace
+
+// The per-stage chores of the three elements (gst/stage_device.h): the CPU
+// has no stream and the scope changes nothing; a missing device is an error
+// posted by the element that names the property.
+TEST(StageDevice, CpuHasNoStreamAndMissingDevicesArePosted) {
+  test::ensure_gst();
+  GstElement* element = gst_element_factory_make("identity", nullptr);
+  ASSERT_TRUE(element);
+  GstBus* bus = gst_bus_new();
+  gst_element_set_bus(element, bus);
+  gst::StageDevice stage;
+  ASSERT_TRUE(stage.open(element, -1));
+  EXPECT_TRUE(stage.device().is_cpu());
+  EXPECT_FALSE(stage.stream().has_value());
+  EXPECT_EQ(stage.dtype(), at::kFloat);
+  { const gst::StageScope scope(stage); }  // nothing to enter on the CPU
+  stage.loaded();
+  EXPECT_EQ(first_error(bus), "");
+
+  const int n = runtime::query_cuda_runtime().device_count;
+  EXPECT_FALSE(stage.open(element, n));
+  expect_contains(first_error(bus), "cuda-device-id=" + std::to_string(n) + " but");
+  EXPECT_TRUE(stage.device().is_cpu()) << "a failed open leaves the CPU";
+  EXPECT_FALSE(stage.stream().has_value());
+  gst_element_set_bus(element, nullptr);
+  gst_object_unref(bus);
+  gst_object_unref(element);
+}
+
+// On a GPU each stage runs on its own non-default stream from LibTorch's
+// pool, current only inside its scope (and only on that thread).
+TEST(StageDevice, EachStageHasItsOwnStreamOnTheGpu) {
+  if (!has_cuda()) GTEST_SKIP() << "no CUDA device";
+  test::ensure_gst();
+  GstElement* element = gst_element_factory_make("identity", nullptr);
+  gst::StageDevice a, b, c;
+  ASSERT_TRUE(a.open(element, 0));
+  ASSERT_TRUE(b.open(element, 0));
+  ASSERT_TRUE(c.open(element, 0));
+  ASSERT_TRUE(a.stream() && b.stream() && c.stream());
+  EXPECT_EQ(a.dtype(), at::kBFloat16);
+  const c10::Stream before = c10::cuda::getCurrentCUDAStream(0);
+  EXPECT_NE(*a.stream(), before);
+  EXPECT_NE(*a.stream(), *b.stream());
+  EXPECT_NE(*b.stream(), *c.stream());
+  EXPECT_NE(*a.stream(), *c.stream());
+  {
+    const gst::StageScope scope(a);
+    EXPECT_EQ(c10::Stream(c10::cuda::getCurrentCUDAStream(0)), *a.stream());
+    std::thread([&] { EXPECT_EQ(c10::Stream(c10::cuda::getCurrentCUDAStream(0)), before) << "per thread"; }).join();
+  }
+  EXPECT_EQ(c10::Stream(c10::cuda::getCurrentCUDAStream(0)), before);
+  gst_object_unref(element);
+}
+
+// Tensor memories of CPU tensors carry no event (nothing to wait for).
+TEST(TensorMemory, CpuTensorsCarryNoEvent) {
+  GstBuffer* buffer = gst::buffer_new_from_tensor(at::ones({4, 4}));
+  EXPECT_EQ(gst::tensor_memory_ready_event(gst_buffer_peek_memory(buffer, 0)), nullptr);
+  GstBuffer* sub = gst_buffer_copy_region(buffer, GST_BUFFER_COPY_MEMORY, 16, 32);
+  EXPECT_EQ(gst::tensor_memory_ready_event(gst_buffer_peek_memory(sub, 0)), nullptr);
+  gst_buffer_unref(sub);
+  gst_buffer_unref(buffer);
+}
+
+// The hand-over between stages on a GPU: the producer's stream is busy
+// (a sleep kernel, then the write) when the buffer is made; the consumer's
+// stream, through buffer_to_tensor alone, must see the written values. Without
+// the event the consumer's clone runs during the sleep and reads zeros.
+TEST(TensorMemory, ConsumerStreamWaitsForTheProducersEvent) {
+  if (!has_cuda()) GTEST_SKIP() << "no CUDA device";
+  test::ensure_gst();
+  GstElement* element = gst_element_factory_make("identity", nullptr);
+  gst::StageDevice producer, consumer;
+  ASSERT_TRUE(producer.open(element, 0));
+  ASSERT_TRUE(consumer.open(element, 0));
+  for (int round = 0; round < 3; ++round) {
+    GstBuffer* buffer = nullptr;
+    {
+      const gst::StageScope on(producer);
+      at::Tensor t = at::zeros({1 << 20}, at::TensorOptions().device(at::kCUDA, 0));
+      at::cuda::sleep(1LL << 30);  // ~0.5 s at 2 GHz
+      t.fill_(1.0f + static_cast<float>(round));
+      buffer = gst::buffer_new_from_tensor(t);
+      ASSERT_NE(gst::tensor_memory_ready_event(gst_buffer_peek_memory(buffer, 0)), nullptr);
+      EXPECT_FALSE(gst::tensor_memory_ready_event(gst_buffer_peek_memory(buffer, 0))->query())
+          << "the producer's stream is still sleeping";
+    }
+    at::Tensor seen;
+    {
+      const gst::StageScope on(consumer);
+      const at::Tensor view = gst::buffer_to_tensor(buffer, {1 << 20}, at::kFloat);
+      seen = view.clone();  // on the consumer's stream
+      c10::cuda::getCurrentCUDAStream(0).synchronize();  // the consumer's stream only
+    }
+    gst_buffer_unref(buffer);
+    EXPECT_EQ(seen.min().item<float>(), 1.0f + static_cast<float>(round)) << "round " << round;
+    EXPECT_EQ(seen.max().item<float>(), 1.0f + static_cast<float>(round)) << "round " << round;
+  }
+  gst_object_unref(element);
+}
+
+namespace {
+
+GstCaps* rgba_caps() {
+  return gst_caps_from_string("video/x-raw,format=RGBA,width=16,height=16,framerate=25/1");
+}
+
+}  // namespace
+
+// lavaedecode's renegotiation onto downstream's pool while its buffers are
+// still downstream: gst_buffer_pool_set_config refuses (outstanding buffers),
+// and the frames come from our own pool instead of failing.
+TEST(CudaFramePool, FallsBackToOwnPoolWhenDownstreamsRefuses) {
+  test::ensure_gst();
+  GstCaps* caps = rgba_caps();
+  const guint size = 16 * 16 * 4;
+  GstBufferPool* downstream = gst_buffer_pool_new();
+  ASSERT_TRUE(gst::configure_and_activate(downstream, caps, size, 2, 0));
+  GstBuffer* out_there = nullptr;
+  ASSERT_EQ(gst_buffer_pool_acquire_buffer(downstream, &out_there, nullptr), GST_FLOW_OK);
+  // The old frame pool lets go (deactivates); one of its buffers is still downstream.
+  ASSERT_TRUE(gst_buffer_pool_set_active(downstream, FALSE));
+  EXPECT_FALSE(gst::configure_and_activate(downstream, caps, size, 24, 0)) << "set_config with a buffer out";
+
+  int made = 0;
+  GstBufferPool* own_made = nullptr;
+  auto make_own = [&] {
+    ++made;
+    own_made = gst_buffer_pool_new();
+    return own_made;
+  };
+  bool used_downstream = true;
+  GstBufferPool* pool = gst::activate_pool_or_own(GST_BUFFER_POOL(gst_object_ref(downstream)), make_own, caps, size,
+                                                  24, 0, &used_downstream);
+  ASSERT_NE(pool, nullptr);
+  EXPECT_FALSE(used_downstream);
+  EXPECT_EQ(made, 1);
+  EXPECT_EQ(pool, own_made);
+  EXPECT_TRUE(gst_buffer_pool_is_active(pool));
+  GstBuffer* b = nullptr;
+  EXPECT_EQ(gst_buffer_pool_acquire_buffer(pool, &b, nullptr), GST_FLOW_OK);
+  gst_buffer_unref(b);
+  gst_buffer_pool_set_active(pool, FALSE);
+  gst_object_unref(pool);
+
+  // Once the buffer came back, downstream's pool is taken again.
+  gst_buffer_unref(out_there);
+  made = 0;
+  pool = gst::activate_pool_or_own(GST_BUFFER_POOL(gst_object_ref(downstream)), make_own, caps, size, 24, 0,
+                                   &used_downstream);
+  EXPECT_EQ(pool, downstream);
+  EXPECT_TRUE(used_downstream);
+  EXPECT_EQ(made, 0);
+  gst_buffer_pool_set_active(pool, FALSE);
+  gst_object_unref(pool);
+
+  // Neither works: null, nothing leaked.
+  GstBufferPool* active = gst_buffer_pool_new();
+  ASSERT_TRUE(gst::configure_and_activate(active, caps, size, 2, 0));
+  pool = gst::activate_pool_or_own(nullptr, [&] { return GST_BUFFER_POOL(gst_object_ref(active)); }, caps, size, 24,
+                                   0, &used_downstream);
+  EXPECT_EQ(pool, nullptr) << "an active pool cannot be configured";
+  gst_buffer_pool_set_active(active, FALSE);
+  gst_object_unref(active);
+  gst_object_unref(downstream);
+  gst_caps_unref(caps);
+}
+
+// gst.cuda.context queries are answered for a configured device only: never
+// for -1 or another context type; on a GPU with the wrapped primary context
+// (the one lavaedecode's frames live in), made on demand.
+TEST(CudaContext, ContextQueriesAnsweredOnDemandForTheConfiguredDevice) {
+  test::ensure_gst();
+  GstElement* element = gst_element_factory_make("identity", nullptr);
+  GstQuery* q = gst_query_new_context(GST_CUDA_CONTEXT_TYPE);
+  EXPECT_FALSE(gst::answer_cuda_context_query(element, q, -1));
+  GstQuery* other = gst_query_new_context("gst.gl.GLDisplay");
+  EXPECT_FALSE(gst::answer_cuda_context_query(element, other, 0));
+  gst_query_unref(other);
+  const int n = runtime::query_cuda_runtime().device_count;
+  EXPECT_FALSE(gst::answer_cuda_context_query(element, q, n)) << "a device the runtime does not report";
+  if (n > 0) {
+    ASSERT_TRUE(gst::answer_cuda_context_query(element, q, 0));
+    GstContext* context = nullptr;
+    gst_query_parse_context(q, &context);
+    ASSERT_TRUE(context);
+    GstCudaContext* answered = nullptr;
+    ASSERT_TRUE(gst_structure_get(gst_context_get_structure(context), GST_CUDA_CONTEXT_TYPE, GST_TYPE_CUDA_CONTEXT,
+                                  &answered, nullptr));
+    GstCudaContext* ours = gst::primary_cuda_context(0);
+    EXPECT_EQ(answered, ours) << "the process's one wrapper of the primary context";
+    gst_object_unref(ours);
+    gst_object_unref(answered);
+  }
+  gst_query_unref(q);
+  gst_object_unref(element);
 }

@@ -7,7 +7,12 @@
 #include <ATen/ATen.h>
 #include <cstring>
 
+#include <gst/cuda/gstcudacontext.h>
+#include <gst/cuda/gstcudautils.h>
+
 #include "engine/models/wan_vae/wan_vae.h"
+#include "engine/runtime/cuda_runtime_info.h"
+#include "gst/cuda_context.h"
 #include "engine/video/pixel_convert.h"
 #include "gst/tensor_memory.h"
 #include "tests/gst/gst_test_util.h"
@@ -353,4 +358,90 @@ TEST(LaVaeDecode, NewCapsOfAnotherSizeStartANewStream) {
   test::expect_contains(d->src_caps(), "width=(int)32, height=(int)48");
   test::unref_all(first);
   test::unref_all(second);
+}
+
+namespace {
+
+// The GstCudaContext in the answer of a gst.cuda.context query on `pad`
+// (not its peer), or null.
+GstCudaContext* context_answered_by(GstPad* pad) {
+  GstQuery* q = gst_query_new_context(GST_CUDA_CONTEXT_TYPE);
+  GstCudaContext* found = nullptr;
+  if (gst_pad_query(pad, q)) {
+    GstContext* c = nullptr;
+    gst_query_parse_context(q, &c);
+    if (c) gst_structure_get(gst_context_get_structure(c), GST_CUDA_CONTEXT_TYPE, GST_TYPE_CUDA_CONTEXT, &found, nullptr);
+  }
+  gst_query_unref(q);
+  return found;
+}
+
+}  // namespace
+
+// In NULL (before NULL->READY) the src pad answers gst.cuda.context for a
+// configured CUDA device and never for the CPU.
+TEST(LaVaeDecode, AnswersCudaContextQueriesInNullOnlyForACudaDevice) {
+  test::ensure_gst();
+  GstElement* dec = gst_element_factory_make("lavaedecode", nullptr);
+  ASSERT_TRUE(dec);
+  GstPad* src = gst_element_get_static_pad(dec, "src");
+  EXPECT_EQ(context_answered_by(src), nullptr) << "cuda-device-id=-1";
+  if (runtime::query_cuda_runtime().device_count > 0) {
+    g_object_set(dec, "cuda-device-id", 0, nullptr);
+    GstCudaContext* answered = context_answered_by(src);
+    ASSERT_NE(answered, nullptr) << "cuda-device-id=0 in NULL";
+    GstCudaContext* ours = gst::primary_cuda_context(0);
+    EXPECT_EQ(answered, ours);
+    gst_object_unref(ours);
+    gst_object_unref(answered);
+  }
+  gst_object_unref(src);
+  gst_object_unref(dec);
+}
+
+// Issue 14 item 3: a gst-launch line changes states sink first, so an nvcodec
+// element downstream looks for a CUDA context (gst_cuda_ensure_element_context:
+// its pads' peers, then NEED_CONTEXT, then a context of its own) while
+// lavaedecode is still in NULL. It must find ours there, or nvh264enc compares
+// contexts (gstnvbaseenc.c, handle_frame) and copies every frame through
+// system memory. The nvcodec element is started on its own while lavaedecode
+// stays in NULL; its sink pad then answers with the context it took.
+TEST(LaVaeDecode, NvcodecElementStartedFirstTakesOurCudaContext) {
+  if (runtime::query_cuda_runtime().device_count == 0) GTEST_SKIP() << "no CUDA device";
+  test::ensure_gst();
+  const char* nv = nullptr;
+  for (const char* name : {"nvh264enc", "cudaconvert", "cudadownload"}) {
+    if (GstElementFactory* f = gst_element_factory_find(name)) {
+      gst_object_unref(f);
+      nv = name;
+      break;
+    }
+  }
+  if (!nv) GTEST_SKIP() << "no nvcodec element (nvh264enc, cudaconvert, cudadownload) in this GStreamer";
+  const std::string dir = test::tiny_checkpoint_dir().string();
+  GstElement* p = test::parse("lavaedecode name=dec checkpoint-dir=" + dir + " cuda-device-id=0 ! queue ! " + nv +
+                              " name=nv ! fakesink async=false");
+  ASSERT_TRUE(p);
+  GstElement* nv_element = gst_bin_get_by_name(GST_BIN(p), "nv");
+  GstElement* dec = gst_bin_get_by_name(GST_BIN(p), "dec");
+  // nvh264enc opens (and looks for its context) in NULL->READY, the
+  // GstCudaBaseTransform ones in READY->PAUSED: PAUSED covers both.
+  EXPECT_NE(gst_element_set_state(nv_element, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE) << nv;
+  GstState dec_state = GST_STATE_VOID_PENDING;
+  gst_element_get_state(dec, &dec_state, nullptr, 0);
+  EXPECT_EQ(dec_state, GST_STATE_NULL);
+  GstPad* sink = gst_element_get_static_pad(nv_element, "sink");
+  GstCudaContext* theirs = context_answered_by(sink);
+  ASSERT_NE(theirs, nullptr) << nv << " has no CUDA context";
+  GstCudaContext* ours = gst::primary_cuda_context(0);
+  EXPECT_EQ(gst_cuda_context_get_handle(theirs), gst_cuda_context_get_handle(ours))
+      << nv << " made a CUDA context of its own instead of taking lavaedecode's";
+  gst_object_unref(ours);
+  gst_object_unref(theirs);
+  gst_object_unref(sink);
+  gst_element_set_state(nv_element, GST_STATE_NULL);
+  gst_object_unref(dec);
+  gst_object_unref(nv_element);
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(p);
 }

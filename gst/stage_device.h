@@ -1,0 +1,80 @@
+// The device chores of laaudiofeat, liveavatargen and lavaedecode in one
+// place (DESIGN §4, §5; like nvcodec's GstCudaBaseTransform): resolving
+// cuda-device-id at NULL->READY, the stage's own CUDA stream, making that
+// stream current on every thread that runs the stage's work, and waiting once
+// for the loading of models before the stage's stream uses them.
+//
+//   la::gst::StageDevice stage;                      // a member of the element
+//   // NULL->READY:
+//   if (!stage.open(GST_ELEMENT(self), cuda_device_id)) return GST_STATE_CHANGE_FAILURE;
+//   ... load models on stage.device() in stage.dtype() ...
+//   stage.loaded();
+//   // chain(), event handlers, a clock thread: before any tensor work
+//   const la::gst::StageScope on_stage(stage);
+//   // READY->NULL (after the models are released):
+//   stage.close();
+//
+// Streams (docs/architecture.md, "Streams and events"): each element is one
+// stage of the pipeline and runs its kernels on its own stream from
+// LibTorch's pool (c10::cuda::getStreamFromPool; non-blocking, so it never
+// waits for the legacy default stream or another stage). A tensor handed to
+// the next element in memory:LiveAvatarTensor carries an event recorded on
+// this stream (gst/tensor_memory.h), which the consumer's stream waits for.
+// Host synchronisation is then per stage: a blocking device->host copy or
+// CudaFramePool::synchronize() waits for this stage's work only.
+//
+// open()/close() run in state changes; device(), dtype() and stream() may be
+// read from any thread between them (set once at open()).
+#pragma once
+
+#include <gst/gst.h>
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+#include <c10/core/Stream.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include <optional>
+
+namespace la::gst {
+
+class StageDevice {
+ public:
+  // Resolves `cuda_device_id` (gst/device.h: -1 is the CPU) and, on CUDA,
+  // takes the stage's stream from LibTorch's pool. On failure posts
+  // GST_ELEMENT_ERROR (RESOURCE, SETTINGS) naming the id and what the runtime
+  // reports, and returns false.
+  bool open(GstElement* element, int cuda_device_id);
+  // After the stage's models were loaded (on the loading thread's current
+  // stream, normally the legacy default one, which the pool's non-blocking
+  // streams do not wait for): waits for that work once, so the weights are
+  // complete before the stage's stream reads them. No-op on the CPU.
+  void loaded() const;
+  // Back to the CPU, no stream.
+  void close();
+
+  c10::Device device() const { return device_; }
+  at::ScalarType dtype() const;  // the model dtype on this device (gst/device.h)
+  bool is_cuda() const { return device_.is_cuda(); }
+  // The stage's CUDA stream; nullopt on the CPU.
+  std::optional<c10::Stream> stream() const { return stream_; }
+
+ private:
+  c10::Device device_{c10::kCPU};
+  std::optional<c10::Stream> stream_;
+};
+
+// While it lives, the calling thread runs on the stage's device with the
+// stage's stream current (LibTorch's current stream is per thread, so every
+// thread that does the stage's tensor work makes one). Nothing on the CPU.
+class StageScope {
+ public:
+  explicit StageScope(const StageDevice& stage);
+  StageScope(const StageScope&) = delete;
+  StageScope& operator=(const StageScope&) = delete;
+
+ private:
+  c10::cuda::OptionalCUDAStreamGuard guard_;
+};
+
+}  // namespace la::gst
