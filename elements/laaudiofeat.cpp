@@ -96,6 +96,10 @@ struct State {
   la::elements::AudioTimeline timeline;  // where the utterance's samples sit in time (t0 = first sample)
   uint64_t next_block = 0;               // blocks pushed in this utterance
   bool discont = true;
+  // Running time at which the streaming thread last came back from its work
+  // (NONE: not yet): from then on upstream could deliver, and idle is
+  // measured from there.
+  GstClockTime ready_since = GST_CLOCK_TIME_NONE;
   bool tensor_memory_out = false;  // negotiated memory:LiveAvatarTensor: blocks stay on the model's device
 
   // For LATENCY queries, which come from any thread: set at READY->PAUSED.
@@ -183,6 +187,7 @@ GstFlowReturn push_blocks(GstLaAudioFeat* self, const std::vector<at::Tensor>& b
 
 void start_utterance(State* st) {
   st->timeline.reset();
+  st->ready_since = GST_CLOCK_TIME_NONE;
   st->next_block = 0;
   st->discont = true;
 }
@@ -231,6 +236,10 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   State* st = self->st;
   std::lock_guard<std::mutex> stream_guard(st->stream_lock);
   const la::gst::StageScope on_stage(st->stage);
+  struct ReadyOnReturn {  // under stream_lock: destroyed before stream_guard
+    GstLaAudioFeat* self;
+    ~ReadyOnReturn() { self->st->ready_since = la::gst::running_time_now(GST_ELEMENT(self)); }
+  } ready_on_return{self};
   if (!gst_pad_has_current_caps(self->sinkpad)) {
     gst_buffer_unref(buffer);
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("audio arrived before its caps"), (nullptr));
@@ -468,6 +477,15 @@ void idle_tick(GstLaAudioFeat* self, GstClockTime running) {
   const la::gst::StageScope on_stage(st->stage);  // the clock thread computes features too
   if (!st->stream || st->eos || !st->timeline.started() || running < delay ||
       st->segment.format != GST_FORMAT_TIME)
+    return;
+  // Idle is nothing arriving for idle-timeout while we could take it. This
+  // thread may have waited for stream_lock while the streaming thread pushed a
+  // slow block downstream (generation slower than real time): the source's
+  // next buffer, late but real, comes right after, and silence now would take
+  // its place.
+  const GstClockTime now = la::gst::running_time_now(GST_ELEMENT(self));
+  if (!GST_CLOCK_TIME_IS_VALID(now) ||
+      (GST_CLOCK_TIME_IS_VALID(st->ready_since) && now < st->ready_since + st->idle_timeout))
     return;
   const guint64 until = gst_segment_position_from_running_time(&st->segment, GST_FORMAT_TIME, running - delay);
   if (!GST_CLOCK_TIME_IS_VALID(until)) return;

@@ -25,6 +25,7 @@
 #include <gst/video/video.h>
 
 #include <ATen/ATen.h>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -88,6 +89,8 @@ struct State {
   GstSegment segment;
   GstClockTime t0 = GST_CLOCK_TIME_NONE;  // PTS of the stream's first block
   uint64_t frames_out = 0, blocks_out = 0;
+  uint64_t gap_blocks = 0;  // GAPs filled with the last frame
+  at::Tensor last_frame;    // the last frame pushed [frame_bytes], in the negotiated format
   bool discont = true;
   std::atomic<bool> warned_not_live{false};
   la::gst::BlockLatency block_latency;  // measured decoding time per block: the LATENCY answer
@@ -147,9 +150,66 @@ void post_engine_error(GstLaVaeDecode* self, const std::exception& e) {
 void start_stream(State* st) {
   if (st->stream) st->stream->reset();
   st->t0 = GST_CLOCK_TIME_NONE;
-  st->frames_out = st->blocks_out = 0;
+  st->frames_out = st->blocks_out = st->gap_blocks = 0;
   st->discont = true;
+  st->last_frame = at::Tensor();
   st->block_latency.restart();
+}
+
+// Pushes `pixels` [n, frame_bytes] as n frames from `pts` on, 25 fps, in one
+// buffer list.
+GstFlowReturn push_frames(GstLaVaeDecode* self, const at::Tensor& pixels, GstClockTime pts) {
+  State* st = self->st;
+  const int64_t frames = pixels.size(0);
+  GstBufferList* list = gst_buffer_list_new_sized(static_cast<guint>(frames));
+  if (st->cuda_frames) {
+    // GstCudaMemory: each frame is copied on the device into a pool buffer.
+    try {
+      for (int64_t i = 0; i < frames; ++i) gst_buffer_list_add(list, st->cuda_frames->write(pixels[i]));
+      st->cuda_frames->synchronize();
+    } catch (const std::exception& e) {
+      gst_buffer_list_unref(list);
+      GST_ELEMENT_ERROR(self, RESOURCE, WRITE, ("cannot write frames into CUDA memory: %s", e.what()), (nullptr));
+      return GST_FLOW_ERROR;
+    }
+  }
+  for (int64_t i = 0; i < frames; ++i) {
+    // System memory, zero-copy: each frame's memory holds a view of the
+    // converted block. CUDA memory: the pool buffer written above.
+    GstBuffer* frame = st->cuda_frames ? gst_buffer_list_get_writable(list, static_cast<guint>(i))
+                                       : la::gst::buffer_new_from_tensor(pixels[i]);
+    GST_BUFFER_PTS(frame) = pts + static_cast<GstClockTime>(i) * kFrameDuration;
+    GST_BUFFER_DURATION(frame) = kFrameDuration;
+    GST_BUFFER_OFFSET(frame) = st->frames_out;
+    GST_BUFFER_OFFSET_END(frame) = st->frames_out + 1;
+    if (st->discont) {
+      GST_BUFFER_FLAG_SET(frame, GST_BUFFER_FLAG_DISCONT);
+      st->discont = false;
+    }
+    ++st->frames_out;
+    if (!st->cuda_frames) gst_buffer_list_add(list, frame);
+  }
+  st->last_frame = pixels[frames - 1];
+  return gst_pad_push_list(self->srcpad, list);
+}
+
+// A GAP from upstream (liveavatargen skipped a late block; DESIGN §5): online,
+// its time is filled with the last frame, so the video stays continuous at
+// 25 fps. Before any frame (or offline) the GAP goes on downstream.
+gboolean fill_gap(GstLaVaeDecode* self, GstEvent* event) {
+  State* st = self->st;
+  GstClockTime pts, duration;
+  gst_event_parse_gap(event, &pts, &duration);
+  if (!st->online || !st->last_frame.defined() || !GST_CLOCK_TIME_IS_VALID(pts))
+    return gst_pad_push_event(self->srcpad, event);
+  gst_event_unref(event);
+  const GstClockTime span = GST_CLOCK_TIME_IS_VALID(duration) ? duration : kBlockDuration;
+  const int64_t frames = std::max<int64_t>(1, static_cast<int64_t>((span + kFrameDuration / 2) / kFrameDuration));
+  ++st->gap_blocks;
+  GST_DEBUG_OBJECT(self, "gap at %" GST_TIME_FORMAT ": %" G_GINT64_FORMAT " copies of the last frame",
+                   GST_TIME_ARGS(pts), frames);
+  const at::Tensor last = st->last_frame;
+  return push_frames(self, last.unsqueeze(0).expand({frames, last.size(0)}), pts) == GST_FLOW_OK;
 }
 
 // Pushes each decoded block as 12 frames in one buffer list, then reports it.
@@ -158,35 +218,7 @@ GstFlowReturn push_decoded(GstLaVaeDecode* self, const std::vector<la::elements:
   State* st = self->st;
   for (const auto& block : blocks) {
     const int64_t frames = block.pixels.size(0);
-    GstBufferList* list = gst_buffer_list_new_sized(static_cast<guint>(frames));
-    if (st->cuda_frames) {
-      // GstCudaMemory: each frame is copied on the device into a pool buffer.
-      try {
-        for (int64_t i = 0; i < frames; ++i) gst_buffer_list_add(list, st->cuda_frames->write(block.pixels[i]));
-        st->cuda_frames->synchronize();
-      } catch (const std::exception& e) {
-        gst_buffer_list_unref(list);
-        GST_ELEMENT_ERROR(self, RESOURCE, WRITE, ("cannot write frames into CUDA memory: %s", e.what()), (nullptr));
-        return GST_FLOW_ERROR;
-      }
-    }
-    for (int64_t i = 0; i < frames; ++i) {
-      // System memory, zero-copy: each frame's memory holds a view of the
-      // converted block. CUDA memory: the pool buffer written above.
-      GstBuffer* frame = st->cuda_frames ? gst_buffer_list_get_writable(list, static_cast<guint>(i))
-                                         : la::gst::buffer_new_from_tensor(block.pixels[i]);
-      GST_BUFFER_PTS(frame) = block.pts + static_cast<GstClockTime>(i) * kFrameDuration;
-      GST_BUFFER_DURATION(frame) = kFrameDuration;
-      GST_BUFFER_OFFSET(frame) = st->frames_out;
-      GST_BUFFER_OFFSET_END(frame) = st->frames_out + 1;
-      if (st->discont) {
-        GST_BUFFER_FLAG_SET(frame, GST_BUFFER_FLAG_DISCONT);
-        st->discont = false;
-      }
-      ++st->frames_out;
-      if (!st->cuda_frames) gst_buffer_list_add(list, frame);
-    }
-    const GstFlowReturn ret = gst_pad_push_list(self->srcpad, list);
+    const GstFlowReturn ret = push_frames(self, block.pixels, block.pts);
     ++st->blocks_out;
     // Online: one block decoded per block in (offline decodes at EOS and
     // refuses live pipelines, so its times are not a latency).
@@ -211,6 +243,7 @@ GstFlowReturn push_decoded(GstLaVaeDecode* self, const std::vector<la::elements:
     const la::gst::MemoryUsage m = la::gst::memory_usage(st->device);
     p.rss_bytes = m.rss_bytes;
     p.device_bytes = m.device_bytes;
+    p.skipped_blocks = st->gap_blocks;
     la::gst::post_progress(GST_ELEMENT(self), GST_CAT_DEFAULT, p);
     if (ret != GST_FLOW_OK) return ret;
   }
@@ -298,6 +331,7 @@ bool negotiate_output(GstLaVaeDecode* self, const la::gst::LatentShape& shape) {
   if (!ok) return false;
   if (st->stream) {
     st->stream->set_format(format, cuda_memory);
+    st->last_frame = at::Tensor();  // in the old format
   } else {
     st->stream = std::make_unique<la::elements::VaeDecodeStream>(st->vae, format, st->online, cuda_memory);
   }
@@ -394,6 +428,8 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
     case GST_EVENT_EOS:
       drain(self);
       return gst_pad_push_event(self->srcpad, event);
+    case GST_EVENT_GAP:
+      return fill_gap(self, event);
     case GST_EVENT_FLUSH_STOP:
       start_stream(st);
       gst_segment_init(&st->segment, GST_FORMAT_TIME);

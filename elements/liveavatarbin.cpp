@@ -3,8 +3,11 @@
  * liveavatarbin: any raw audio in, raw avatar video out. Inside:
  *   audioconvert ! audioresample ! audio/x-raw,format=F32LE,rate=16000,channels=1
  *   ! laaudiofeat ! liveavatargen ! queue ! lavaedecode
- * The queue gives the decoder its own thread; when it is full the generator
- * waits (backpressure). Properties are those of the inner elements, proxied:
+ * The queue gives the decoder its own thread and holds one block: the
+ * generator works on the next block while the decoder decodes, and then waits
+ * (backpressure). A deeper queue would hide a decoder slower than real time
+ * from the generator's late-block check (skip-late) behind seconds of queued
+ * blocks that no LATENCY answer covers. Properties are those of the inner elements, proxied:
  * checkpoint-dir goes to liveavatargen and lavaedecode, and sets laaudiofeat's
  * model-dir to its wav2vec2-large-xlsr-53-english/ unless audio-model-dir is
  * set; cuda-device-id goes to all three. Reference: docs/elements.md.
@@ -45,6 +48,7 @@ const std::vector<Proxy>& proxies() {
       {"steps", {"gen"}, "steps"},
       {"fp8", {"gen"}, "fp8"},
       {"offload", {"gen"}, "offload"},
+      {"skip-late", {"gen"}, "skip-late"},
       {"cuda-device-id", {"gen", "features", "decode"}, "cuda-device-id"},
       {"mode", {"features"}, "mode"},
       {"context", {"features"}, "context"},
@@ -195,6 +199,7 @@ static void gst_la_bin_init(GstLaBin* self) {
   GstCaps* caps = gst_caps_from_string("audio/x-raw,format=F32LE,rate=16000,channels=1,layout=interleaved");
   g_object_set(filter, "caps", caps, nullptr);
   gst_caps_unref(caps);
+  g_object_set(queue, "max-size-buffers", 1u, "max-size-bytes", 0u, "max-size-time", guint64{0}, nullptr);
   gst_bin_add_many(bin, convert, resample, filter, self->features, self->gen, queue, self->decode, nullptr);
   gst_element_link_many(convert, resample, filter, self->features, self->gen, queue, self->decode, nullptr);
 

@@ -35,6 +35,7 @@
 #include "gst/model_cache.h"
 #include "gst/pad_queries.h"
 #include "gst/block_latency.h"
+#include "gst/late_blocks.h"
 #include "gst/progress.h"
 #include "gst/stage_device.h"
 #include "gst/tensor_memory.h"
@@ -63,6 +64,7 @@ enum {
   PROP_CUDA_DEVICE_ID,
   PROP_FP8,
   PROP_OFFLOAD,
+  PROP_SKIP_LATE,
 };
 
 struct Settings {
@@ -72,6 +74,7 @@ struct Settings {
   int cuda_device_id = -1;
   bool fp8 = false;
   bool offload = false;
+  bool skip_late = true;
 };
 
 struct State {
@@ -100,6 +103,9 @@ struct State {
   // Measured processing time per block: the LATENCY answer, and the warning
   // when a live pipeline cannot keep up.
   la::gst::BlockLatency latency;
+  // Live pipelines slower than real time: blocks skipped to stay on time (skip-late).
+  la::gst::LateBlocks late;
+  GstSegment segment{};  // upstream's (UNDEFINED until the first), for the blocks' running times
 };
 
 }  // namespace
@@ -393,6 +399,31 @@ void note_block_time(GstLaGen* self, double seconds, GstClockTime duration) {
   }
 }
 
+// skip-late: a live block that would reach the sinks after its time is not
+// generated; a GAP event takes its place (lavaedecode repeats its last frame
+// for it) and the session goes on from the last block it generated. Takes the
+// buffer when it skips.
+bool skip_late_block(GstLaGen* self, GstBuffer* buffer) {
+  State* st = self->st;
+  {
+    std::lock_guard<std::mutex> g(st->lock);
+    if (!st->settings.skip_late) return false;
+  }
+  const GstClockTime pts = GST_BUFFER_PTS(buffer);
+  const GstClockTime duration = GST_BUFFER_DURATION_IS_VALID(buffer) ? GST_BUFFER_DURATION(buffer) : kBlockDuration;
+  if (!st->late.should_skip(GST_ELEMENT(self), st->segment, pts, duration, st->latency)) return false;
+  gst_buffer_unref(buffer);
+  if (st->late.skipped() == 1)
+    GST_ELEMENT_WARNING(self, STREAM, FAILED,
+                        ("the video is late: skipping blocks to keep the live pipeline on time"),
+                        ("the block at %" GST_TIME_FORMAT " would reach the sinks %.2f s after its time; skipped "
+                         "blocks show the last frame (skip-late=false generates every block and lets the video fall "
+                         "behind instead)",
+                         GST_TIME_ARGS(pts), static_cast<double>(st->late.last_lateness()) / GST_SECOND));
+  gst_pad_push_event(self->srcpad, gst_event_new_gap(pts, duration));
+  return true;
+}
+
 GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   auto* self = LA_GEN(parent);
   State* st = self->st;
@@ -406,6 +437,7 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
     gst_buffer_unref(buffer);
     return GST_FLOW_ERROR;
   }
+  if (skip_late_block(self, buffer)) return GST_FLOW_OK;
   const auto t0 = std::chrono::steady_clock::now();
   at::Tensor features, latents;
   try {
@@ -450,6 +482,7 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   const la::gst::MemoryUsage m = la::gst::memory_usage(st->device);
   p.rss_bytes = m.rss_bytes;
   p.device_bytes = m.device_bytes;
+  p.skipped_blocks = st->late.skipped();
   la::gst::post_progress(GST_ELEMENT(self), GST_CAT_DEFAULT, p);
   return gst_pad_push(self->srcpad, out);
 }
@@ -459,6 +492,7 @@ void new_stream(State* st) {
   st->blocks_out = 0;
   st->discont = true;
   st->latency.restart();
+  st->late.restart();
 }
 
 gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
@@ -473,7 +507,11 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
       return ok;
     }
     case GST_EVENT_SEGMENT:  // after data: another stream
+      gst_event_copy_segment(event, &self->st->segment);
+      new_stream(self->st);
+      return gst_pad_event_default(pad, parent, event);
     case GST_EVENT_FLUSH_STOP:
+      gst_segment_init(&self->st->segment, GST_FORMAT_UNDEFINED);
       new_stream(self->st);
       return gst_pad_event_default(pad, parent, event);
     default:
@@ -578,6 +616,7 @@ static void gst_la_gen_set_property(GObject* object, guint id, const GValue* val
     case PROP_CUDA_DEVICE_ID: s.cuda_device_id = g_value_get_int(value); break;
     case PROP_FP8: s.fp8 = g_value_get_boolean(value); break;
     case PROP_OFFLOAD: s.offload = g_value_get_boolean(value); break;
+    case PROP_SKIP_LATE: s.skip_late = g_value_get_boolean(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
 }
@@ -600,6 +639,7 @@ static void gst_la_gen_get_property(GObject* object, guint id, GValue* value, GP
     case PROP_CUDA_DEVICE_ID: g_value_set_int(value, s.cuda_device_id); break;
     case PROP_FP8: g_value_set_boolean(value, s.fp8); break;
     case PROP_OFFLOAD: g_value_set_boolean(value, s.offload); break;
+    case PROP_SKIP_LATE: g_value_set_boolean(value, s.skip_late); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
 }
@@ -691,6 +731,14 @@ static void gst_la_gen_class_init(GstLaGenClass* klass) {
                            "Release the umT5 text encoder (11 GB in bf16) after each prompt is encoded and load it "
                            "again for the next prompt change, instead of holding it while generating",
                            FALSE, rw));
+  g_object_class_install_property(
+      gobject_class, PROP_SKIP_LATE,
+      g_param_spec_boolean("skip-late", "Skip late blocks",
+                           "In a live pipeline, do not generate a block that would reach the sinks after its time "
+                           "(generation slower than real time): lavaedecode shows the last frame for it, and the delay "
+                           "stays bounded. FALSE: generate every block, and the video falls further behind the audio "
+                           "with every block. Files (not live) always get every block",
+                           TRUE, static_cast<GParamFlags>(rw | GST_PARAM_MUTABLE_PLAYING)));
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
   gst_element_class_set_static_metadata(element_class, "LiveAvatar generator", "Generator/Video",

@@ -19,8 +19,9 @@ bool BlockLatency::record(double seconds, GstClockTime media) {
     rtf_ = blocks_ == 1 ? factor : 0.75 * rtf_.load() + 0.25 * factor;
     slow_in_a_row_ = factor > 1.0 ? slow_in_a_row_ + 1 : 0;
   }
-  if (blocks_ == 1) return false;  // warm-up: allocations, the DiT's sink prefill
   const auto measured = static_cast<GstClockTime>(seconds * GST_SECOND);
+  last_ = measured;
+  if (blocks_ == 1) return false;  // warm-up: allocations, the DiT's sink prefill
   worst_ = std::max(worst_, (measured + kStep - 1) / kStep * kStep);
   if (blocks_ <= kSettleBlocks) {
     // Still the prior, unless a block already took longer.
@@ -39,13 +40,15 @@ void BlockLatency::warn_if_behind(GstElement* element, const char* doing, const 
   GST_ELEMENT_WARNING(element, STREAM, FAILED,
                       ("%s is slower than real time: real-time factor %.2f (a 0.48 s block takes %.2f s)", doing,
                        real_time_factor(), real_time_factor() * 0.48),
-                      ("in a live pipeline the video falls further behind the audio with every block; make it "
-                       "cheaper: %s",
+                      ("blocks that would reach the sinks late are skipped (liveavatargen's skip-late, on by "
+                       "default: the video shows the last frame for them), so the video keeps its time but shows "
+                       "fewer of the audio's blocks; make it cheaper: %s",
                        cheaper));
 }
 
 void BlockLatency::restart() {
   blocks_ = 0;
+  last_ = 0;
   worst_ = 0;
   slow_in_a_row_ = 0;
   warned_ = false;
@@ -59,8 +62,10 @@ bool BlockLatency::fell_behind() {
 
 void BlockLatency::answer(GstQuery* query) {
   gboolean live = FALSE;
-  gst_query_parse_latency(query, &live, nullptr, nullptr);
+  GstClockTime min = 0;
+  gst_query_parse_latency(query, &live, &min, nullptr);
   live_ = live;
+  upstream_ = GST_CLOCK_TIME_IS_VALID(min) ? min : 0;
   add_latency(query, latency());
 }
 

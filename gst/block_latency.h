@@ -45,9 +45,15 @@ class BlockLatency {
   void warn_if_behind(GstElement* element, const char* doing, const char* cheaper);
 
   // Answers an upstream-answered LATENCY query: adds latency(); notes whether
-  // the pipeline is live (read by live()).
+  // the pipeline is live (read by live()) and upstream's minimum latency.
   void answer(GstQuery* query);
   bool live() const { return live_.load(); }
+  // The latency of everything before this element (the last query's minimum, before ours).
+  GstClockTime upstream() const { return upstream_.load(); }
+  // What the next block is expected to take: the last measured time after the
+  // warm-up block, or the reported processing time until one is measured.
+  GstClockTime expected_processing() const { return blocks_ > 1 ? last_ : processing_.load(); }
+  GstClockTime processing() const { return processing_.load(); }
 
  private:
   static constexpr GstClockTime kPrior = 480 * GST_MSECOND;  // one block
@@ -55,6 +61,8 @@ class BlockLatency {
   std::atomic<GstClockTime> processing_{kPrior};
   std::atomic<double> rtf_{0};
   std::atomic<bool> live_{false};
+  std::atomic<GstClockTime> upstream_{0};
+  GstClockTime last_ = 0;  // the last block's measured time
   static constexpr uint64_t kSettleBlocks = 4;  // measured blocks before the prior is replaced
   uint64_t blocks_ = 0;
   GstClockTime worst_ = 0;  // largest measured processing time (after the first block)

@@ -7,6 +7,9 @@
 //   fps (gdouble)           its frames / block-seconds
 //   rss-bytes (guint64)     process resident set
 //   device-bytes (guint64)  CUDA caching allocator, allocated now (0 on the CPU)
+//   skipped-blocks (guint64) blocks skipped as late since the stream started
+//                           (liveavatargen's skip-late; lavaedecode: blocks it
+//                           filled with its last frame)
 #pragma once
 
 #include <gst/gst.h>
@@ -21,6 +24,7 @@ struct Progress {
   GstClockTime block_pts = GST_CLOCK_TIME_NONE;
   double block_seconds = 0, fps = 0;
   uint64_t rss_bytes = 0, device_bytes = 0;
+  uint64_t skipped_blocks = 0;
 };
 
 // Posts the message on `element`'s bus and logs the same at INFO level in

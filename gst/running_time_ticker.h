@@ -18,6 +18,11 @@
 
 namespace la::gst {
 
+// The running time of `element`'s pipeline clock now (clock time - base
+// time), or NONE unless it is PLAYING with a clock (a paused pipeline's
+// running time stands still).
+GstClockTime running_time_now(GstElement* element);
+
 class RunningTimeTicker {
  public:
   RunningTimeTicker(GstElement* element, std::chrono::milliseconds period,
