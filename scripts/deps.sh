@@ -21,6 +21,9 @@ packages=(
   nginx libnginx-mod-rtmp
   # gst-rtsp-server, for tools/rtsp_server (la-rtsp-server)
   libgstrtspserver-1.0-dev
+  # webrtcbin's ICE agent (libnice) for the WebRTC output (tools/webrtc_loopback,
+  # the live-output tests); webrtcbin, DTLS/SRTP and openh264 are in plugins-bad
+  gstreamer1.0-nice
 )
 missing=()
 for p in "${packages[@]}"; do

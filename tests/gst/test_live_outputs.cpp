@@ -12,6 +12,10 @@
 // gst-rtsp-server; LA_RTSP_SERVER) serves the same pipeline with H.264 + Opus
 // over RTP on a free loopback port; rtspsrc reads it back. A server that
 // cannot start FAILS the test.
+// WebRTC: the same media as RTSP into a webrtcbin, received by a second
+// webrtcbin in this process (offer/answer and ICE candidates handed over
+// directly, ICE on 127.0.0.1 only). A missing element FAILS the test, naming
+// the Debian package.
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -25,18 +29,22 @@
 
 #include <gst/app/gstappsink.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "tests/common/figure.h"
 #include "tests/gst/gst_test_util.h"
+#include "tools/webrtc_loopback/webrtc_link.h"
 
 using namespace la;
 
@@ -695,4 +703,164 @@ TEST(LiveOutputs, RtspGivesEveryFrameAndTheAudioInSync) {
   expect_audio_in_sync(r, 48000, published_s);
   test::record_doc_figure("live.rtsp.frames", r.frames);
   test::record_doc_figure("live.rtsp.av_offset_ms", r.offset_ms());
+}
+
+// WebRTC: the publisher's webrtcbin sends to a second webrtcbin in this
+// process; the offer/answer and the ICE candidates are handed over directly
+// (tools/webrtc_loopback/webrtc_link.h, shared with la-webrtc-loopback), ICE
+// on 127.0.0.1 only.
+TEST(LiveOutputs, WebRtcGivesEveryFrameAndTheAudioInSync) {
+  // What it needs, by Debian package: a missing element fails the test.
+  struct Needed {
+    const char* element;
+    const char* package;
+  };
+  for (const Needed& n : {Needed{"webrtcbin", "gstreamer1.0-plugins-bad"}, Needed{"nicesrc", "gstreamer1.0-nice"},
+                          Needed{"nicesink", "gstreamer1.0-nice"}, Needed{"dtlssrtpenc", "gstreamer1.0-plugins-bad"},
+                          Needed{"srtpenc", "gstreamer1.0-plugins-bad"}, Needed{"openh264enc", "gstreamer1.0-plugins-bad"},
+                          Needed{"openh264dec", "gstreamer1.0-plugins-bad"}, Needed{"rtph264pay", "gstreamer1.0-plugins-good"},
+                          Needed{"rtpopuspay", "gstreamer1.0-plugins-good"}, Needed{"opusenc", "gstreamer1.0-plugins-base"},
+                          Needed{"opusdec", "gstreamer1.0-plugins-base"}}) {
+    test::ensure_gst();
+    GstElementFactory* f = gst_element_factory_find(n.element);
+    ASSERT_TRUE(f) << "no GStreamer element " << n.element << ": install the Debian package " << n.package
+                   << " (scripts/deps.sh)";
+    gst_object_unref(f);
+  }
+  test::TempDir dir;
+  const auto ckpt = test::tiny_checkpoint_dir();
+  // As the RTSP server's media (H.264 + Opus at 48 kHz), payloaded into
+  // webrtcbin. The video payloader is named: the frames it gets are counted.
+  GstElement* pub = parse(
+      "audiotestsrc is-live=true wave=sine num-buffers=" + std::to_string(kAudioBuffers) +
+      " samplesperbuffer=" + std::to_string(kSamplesPerBuffer) + " ! audio/x-raw,rate=" + std::to_string(kRate) +
+      ",channels=1 ! tee name=t t. ! queue ! liveavatarbin checkpoint-dir=" + ckpt.string() + " lora=" +
+      (ckpt.parent_path() / "LiveAvatar" / "liveavatar.safetensors").string() + " image=" + png(dir) +
+      " size=64*64 ! videoconvert ! openh264enc ! h264parse ! rtph264pay name=vpay pt=96 config-interval=-1 ! "
+      "queue ! send. "
+      "t. ! queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0 ! audioconvert ! audioresample ! "
+      "audio/x-raw,rate=48000 ! opusenc ! rtpopuspay pt=97 ! queue ! send. "
+      "webrtcbin name=send bundle-policy=max-bundle");
+  ASSERT_TRUE(pub);
+  GstElement* send = gst_bin_get_by_name(GST_BIN(pub), "send");
+  GstElement* vpay = gst_bin_get_by_name(GST_BIN(pub), "vpay");
+  ASSERT_TRUE(send && vpay);
+  std::atomic<int> frames_sent{0};
+  GstPad* vpay_sink = gst_element_get_static_pad(vpay, "sink");
+  gst_pad_add_probe(vpay_sink, GST_PAD_PROBE_TYPE_BUFFER, [](GstPad*, GstPadProbeInfo*, gpointer n) {
+    ++*static_cast<std::atomic<int>*>(n);
+    return GST_PAD_PROBE_OK;
+  }, &frames_sent, nullptr);
+  gst_object_unref(vpay_sink);
+  gst_object_unref(vpay);
+
+  // The receiver: a webrtcbin alone; each stream it gets is decoded into an
+  // appsink (v, a) as its pad comes.
+  GstElement* rx = gst_pipeline_new("receiver");
+  GstElement* recv = gst_element_factory_make("webrtcbin", "recv");
+  ASSERT_TRUE(recv);
+  g_object_set(recv, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, nullptr);
+  gst_bin_add(GST_BIN(rx), recv);
+  // As the RTSP client: buffer-mode=none, each stream's timestamps are its RTP
+  // timestamps from the first packet on, aligned by the RTCP sender reports.
+  // (In the default mode, slave, the jitterbuffer follows the arrival times,
+  // which come in bursts of a block.)
+  GstElement* rtpbin = gst_bin_get_by_name(GST_BIN(recv), "rtpbin");
+  ASSERT_TRUE(rtpbin) << "webrtcbin has no child named rtpbin";
+  gst_util_set_object_arg(G_OBJECT(rtpbin), "buffer-mode", "none");
+  gst_object_unref(rtpbin);
+  la::webrtc::Branches branches;
+  branches.video = "queue ! rtph264depay ! h264parse ! openh264dec name=decoded ! "
+                   "appsink name=v sync=false max-buffers=0 wait-on-eos=false";
+  branches.audio = "queue ! rtpopusdepay ! opusdec name=decoded ! audioconvert ! audio/x-raw,format=S16LE ! "
+                   "appsink name=a sync=false max-buffers=0 wait-on-eos=false";
+  branches.connect(recv, rx);
+  std::optional<la::webrtc::Link> link;
+  link.emplace(send, recv);
+  EXPECT_EQ(link->streams(), 2);
+
+  ASSERT_NE(gst_element_set_state(rx, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_NE(gst_element_set_state(pub, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  // The publisher's end: the link keeps EOS out of webrtcbin and posts its
+  // message once both streams have had EOS. The media waits until both ends
+  // are connected (ICE and DTLS): 30 s at most for that.
+  GstBus* bus = gst_element_get_bus(pub);
+  std::string error;
+  double connect_s = -1;
+  for (;;) {
+    GstMessage* m = gst_bus_timed_pop_filtered(bus, GST_SECOND / 10,
+                                               static_cast<GstMessageType>(GST_MESSAGE_APPLICATION | GST_MESSAGE_ERROR));
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (connect_s < 0 && link->connected()) connect_s = s;
+    if (m && GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
+      GError* err = nullptr;
+      gchar* debug = nullptr;
+      gst_message_parse_error(m, &err, &debug);
+      error = std::string(err ? err->message : "error") + " | " + (debug ? debug : "");
+      g_clear_error(&err);
+      g_free(debug);
+    } else if (m && !gst_structure_has_name(gst_message_get_structure(m), la::webrtc::Link::kEosMessage)) {
+      gst_message_unref(m);
+      continue;
+    }
+    if (m) {
+      gst_message_unref(m);
+      break;
+    }
+    if (!link->error().empty()) break;
+    if (connect_s < 0 && s > 30) {
+      error = "not connected after 30 s (offer/answer " + std::string(link->negotiated() ? "done" : "not done") + ")";
+      break;
+    }
+    if (s > 180) {
+      error = "timeout";
+      break;
+    }
+  }
+  gst_object_unref(bus);
+  const double publish_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // The last packets are then still on their way and in the receiver's
+  // jitterbuffer (200 ms): the publisher stays connected a moment.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  const std::vector<std::string> candidates = link->candidates();
+  const std::string link_error = link->error();
+  const bool negotiated = link->negotiated();
+  gst_element_set_state(pub, GST_STATE_NULL);
+  gst_element_set_state(rx, GST_STATE_PAUSED);
+  link.reset();
+  gst_object_unref(send);
+  gst_object_unref(pub);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(link_error, "");
+  EXPECT_TRUE(negotiated);
+  {
+    std::lock_guard<std::mutex> lock(branches.mutex);
+    EXPECT_TRUE(branches.errors.empty()) << branches.errors.front();
+    EXPECT_EQ(branches.linked, 2) << "a video and an audio stream at the receiver";
+  }
+  // Loopback only: every candidate either side offered is on 127.0.0.1.
+  int sender_candidates = 0, receiver_candidates = 0;
+  for (const std::string& c : candidates) {
+    std::printf("webrtc: %s\n", c.c_str());
+    (c.rfind("sender: ", 0) == 0 ? sender_candidates : receiver_candidates)++;
+    EXPECT_EQ(la::webrtc::candidate_address(c.substr(c.find(": ") + 2)), "127.0.0.1") << c;
+  }
+  EXPECT_GT(sender_candidates, 0);
+  EXPECT_GT(receiver_candidates, 0);
+  const ReadBack r = collect(rx);
+
+  const double published_s = kAudioBuffers * kSamplesPerBuffer / static_cast<double>(kRate);
+  std::printf("webrtc: connected after %.2f s; published %.2f s of audio in %.1f s, %d frames sent (expected %d "
+              "frames)\n", connect_s, published_s, publish_s, frames_sent.load(), kExpectedFrames);
+  r.print("webrtc", "receiver (webrtcbin)");
+  EXPECT_EQ(frames_sent.load(), kExpectedFrames);
+  EXPECT_EQ(r.frames, kExpectedFrames) << "25 fps over whole 0.48 s blocks";
+  EXPECT_EQ(r.first_video, 0u);
+  EXPECT_EQ(r.last_video, GST_CLOCK_TIME_IS_VALID(r.first_video) ? r.first_video + (r.frames - 1) * 40 * GST_MSECOND
+                                                                  : GST_CLOCK_TIME_NONE)
+      << "40 ms apart, no frame missing in between";
+  expect_audio_in_sync(r, 48000, published_s);
+  test::record_doc_figure("live.webrtc.frames", r.frames);
+  test::record_doc_figure("live.webrtc.av_offset_ms", r.offset_ms());
 }

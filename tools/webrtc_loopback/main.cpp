@@ -1,0 +1,247 @@
+// la-webrtc-loopback: the avatar over WebRTC, sender and receiver in one
+// process. A live audio source through liveavatarbin, H.264 video (openh264enc,
+// rtph264pay) and Opus audio (opusenc, rtpopuspay) into a webrtcbin; a second
+// webrtcbin receives it, decodes it and plays it (autovideosink, autoaudiosink
+// unless --video-sink / --audio-sink say otherwise). The SDP offer/answer and the
+// ICE candidates are handed over in-process (webrtc_link.h): no signalling
+// server, no STUN/TURN, ICE on 127.0.0.1 only (docs/live-streaming.md).
+//
+//   la-webrtc-loopback --checkpoint-dir DIR --lora FILE --image FILE [--size W*H]
+//                      [--prompt TEXT] [--wav FILE | --seconds S]
+//                      [--video-sink "fakesink"] [--audio-sink "fakesink"]
+//
+// Prints the ICE candidates and "connected" once both ends are connected (ICE
+// and DTLS; the media waits for that), and at the end
+// "received N video frames and M audio buffers". The source ends (EOS) after S
+// seconds of tone, or at the WAV's end (played in real time); without either it
+// runs until SIGINT / SIGTERM. Exits 1 on a pipeline error or when the
+// negotiation fails.
+#include <glib-unix.h>
+#include <gst/gst.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "tools/webrtc_loopback/webrtc_link.h"
+
+namespace {
+
+struct Options {
+  std::string checkpoint_dir, lora, image, wav, size = "720*400", prompt = "A person talking to the camera";
+  std::string video_sink = "autovideosink", audio_sink = "autoaudiosink";
+  double seconds = 0;  // 0: the live tone never ends
+};
+
+void usage(FILE* out) {
+  std::fputs(
+      "usage: la-webrtc-loopback --checkpoint-dir DIR --lora FILE --image FILE [--size W*H] [--prompt TEXT]\n"
+      "                          [--wav FILE | --seconds S] [--video-sink SINK] [--audio-sink SINK]\n"
+      "  --wav FILE      speech played in real time as the live source (default: a live test tone)\n"
+      "  --seconds S     the tone ends (EOS) after S seconds (whole 0.1 s buffers); default: never\n"
+      "  --video-sink, --audio-sink   launch-line fragments after the decoders (default autovideosink,\n"
+      "                  autoaudiosink; fakesink on a machine without a display or sound)\n",
+      out);
+}
+
+bool parse_args(int argc, char** argv, Options& o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      usage(stdout);
+      std::exit(0);
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "la-webrtc-loopback: %s needs a value\n", a.c_str());
+      return false;
+    }
+    const std::string v = argv[++i];
+    if (a == "--checkpoint-dir") o.checkpoint_dir = v;
+    else if (a == "--lora") o.lora = v;
+    else if (a == "--image") o.image = v;
+    else if (a == "--size") o.size = v;
+    else if (a == "--prompt") o.prompt = v;
+    else if (a == "--wav") o.wav = v;
+    else if (a == "--seconds") o.seconds = std::atof(v.c_str());
+    else if (a == "--video-sink") o.video_sink = v;
+    else if (a == "--audio-sink") o.audio_sink = v;
+    else {
+      std::fprintf(stderr, "la-webrtc-loopback: unknown option %s\n", a.c_str());
+      return false;
+    }
+  }
+  if (o.checkpoint_dir.empty() || o.lora.empty() || o.image.empty()) {
+    std::fprintf(stderr, "la-webrtc-loopback: give --checkpoint-dir, --lora and --image\n");
+    return false;
+  }
+  return true;
+}
+
+std::string quoted(const std::string& s) {
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') q += '\\';
+    q += c;
+  }
+  return q + "\"";
+}
+
+// The sender: the live source split by a tee, as in examples/live-rtmp.sh (the
+// audio branch's queue holds up to 5 s: liveavatarbin needs its latency of
+// audio ahead before it emits a block), payloaded into webrtcbin.
+std::string sender_line(const Options& o) {
+  std::string src;
+  if (!o.wav.empty()) {
+    src = "filesrc location=" + quoted(o.wav) + " ! wavparse ! audioconvert ! audioresample ! identity sync=true";
+  } else {
+    src = "audiotestsrc is-live=true wave=sine freq=220 samplesperbuffer=1600";
+    if (o.seconds > 0) src += " num-buffers=" + std::to_string(static_cast<long>(o.seconds * 10 + 0.5));
+  }
+  return src + " ! audio/x-raw,rate=16000,channels=1 ! tee name=t "
+         "t. ! queue ! liveavatarbin checkpoint-dir=" + quoted(o.checkpoint_dir) + " lora=" + quoted(o.lora) +
+         " image=" + quoted(o.image) + " size=" + quoted(o.size) + " prompt=" + quoted(o.prompt) +
+         " ! videoconvert ! openh264enc ! h264parse ! rtph264pay pt=96 config-interval=-1 ! queue ! send. "
+         "t. ! queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0 ! audioconvert ! audioresample ! "
+         "audio/x-raw,rate=48000 ! opusenc ! rtpopuspay pt=97 ! queue ! send. "
+         "webrtcbin name=send bundle-policy=max-bundle";
+}
+
+struct App {
+  GMainLoop* loop = nullptr;
+  la::webrtc::Link* link = nullptr;
+  int status = 0;
+  bool connected = false;
+};
+
+gboolean on_bus(GstBus*, GstMessage* m, gpointer data) {
+  auto* app = static_cast<App*>(data);
+  if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
+    GError* err = nullptr;
+    gchar* debug = nullptr;
+    gst_message_parse_error(m, &err, &debug);
+    std::fprintf(stderr, "la-webrtc-loopback: %s: %s\n  %s\n", GST_OBJECT_NAME(GST_MESSAGE_SRC(m)),
+                 err ? err->message : "error", debug ? debug : "");
+    g_clear_error(&err);
+    g_free(debug);
+    app->status = 1;
+    g_main_loop_quit(app->loop);
+  } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_APPLICATION &&
+             gst_structure_has_name(gst_message_get_structure(m), la::webrtc::Link::kEosMessage)) {
+    // The sender's streams ended (webrtc_link.h keeps EOS out of webrtcbin):
+    // the last packets are still on their way and in the receiver's
+    // jitterbuffer (200 ms), so the connection stays up 1 s more.
+    std::printf("la-webrtc-loopback: the source ended\n");
+    std::fflush(stdout);
+    g_timeout_add(1000, [](gpointer loop) {
+      g_main_loop_quit(static_cast<GMainLoop*>(loop));
+      return G_SOURCE_REMOVE;
+    }, app->loop);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+gboolean on_signal(gpointer loop) {
+  g_main_loop_quit(static_cast<GMainLoop*>(loop));
+  return G_SOURCE_REMOVE;
+}
+
+// Twice a second: "connected" once both ends are, with the candidates; a
+// negotiation or connection that failed ends the run.
+gboolean check_link(gpointer data) {
+  auto* app = static_cast<App*>(data);
+  if (!app->connected && app->link->connected()) {
+    app->connected = true;
+    for (const std::string& c : app->link->candidates()) std::printf("la-webrtc-loopback: %s\n", c.c_str());
+    std::printf("la-webrtc-loopback: connected\n");
+    std::fflush(stdout);
+  }
+  const std::string error = app->link->error();
+  if (error.empty()) return G_SOURCE_CONTINUE;
+  std::fprintf(stderr, "la-webrtc-loopback: %s\n", error.c_str());
+  app->status = 1;
+  g_main_loop_quit(app->loop);
+  return G_SOURCE_REMOVE;
+}
+
+GstElement* launch(const std::string& line) {
+  GError* err = nullptr;
+  GstElement* p = gst_parse_launch_full(line.c_str(), nullptr, GST_PARSE_FLAG_FATAL_ERRORS, &err);
+  if (!p || err) {
+    std::fprintf(stderr, "la-webrtc-loopback: %s\n  %s\n", err ? err->message : "does not parse", line.c_str());
+    g_clear_error(&err);
+    if (p) gst_object_unref(p);
+    return nullptr;
+  }
+  return p;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  if (!parse_args(argc, argv, o)) {
+    usage(stderr);
+    return 2;
+  }
+  gst_init(nullptr, nullptr);
+  GstElement* sender = launch(sender_line(o));
+  if (!sender) return 1;
+  GstElement* send = gst_bin_get_by_name(GST_BIN(sender), "send");
+  // The receiver: a webrtcbin alone in a pipeline; its decoding branches are
+  // added as its streams come.
+  GstElement* receiver = gst_pipeline_new("receiver");
+  GstElement* recv = gst_element_factory_make("webrtcbin", "recv");
+  if (!send || !recv) {
+    std::fprintf(stderr, "la-webrtc-loopback: no webrtcbin (Debian: gstreamer1.0-plugins-bad, gstreamer1.0-nice)\n");
+    return 1;
+  }
+  g_object_set(recv, "bundle-policy", GST_WEBRTC_BUNDLE_POLICY_MAX_BUNDLE, nullptr);
+  gst_bin_add(GST_BIN(receiver), GST_ELEMENT(gst_object_ref(recv)));
+
+  App app;
+  app.loop = g_main_loop_new(nullptr, FALSE);
+  la::webrtc::Link link(send, recv);
+  app.link = &link;
+  la::webrtc::Branches branches;
+  branches.video = "queue ! rtph264depay ! h264parse ! openh264dec name=decoded ! videoconvert ! " + o.video_sink;
+  branches.audio = "queue ! rtpopusdepay ! opusdec name=decoded ! audioconvert ! audioresample ! " + o.audio_sink;
+  branches.connect(recv, receiver);
+  GstBus* sender_bus = gst_element_get_bus(sender);
+  GstBus* receiver_bus = gst_element_get_bus(receiver);
+  gst_bus_add_watch(sender_bus, on_bus, &app);
+  gst_bus_add_watch(receiver_bus, [](GstBus* bus, GstMessage* m, gpointer data) {
+    return GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR ? on_bus(bus, m, data) : G_SOURCE_CONTINUE;
+  }, &app);
+  g_unix_signal_add(SIGINT, on_signal, app.loop);
+  g_unix_signal_add(SIGTERM, on_signal, app.loop);
+  g_timeout_add(500, check_link, &app);
+
+  // The receiver first: it must be ready for the sender's offer.
+  if (gst_element_set_state(receiver, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE ||
+      gst_element_set_state(sender, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    std::fprintf(stderr, "la-webrtc-loopback: the pipelines did not start (is gstreamer1.0-nice installed?)\n");
+    app.status = 1;
+  } else {
+    g_main_loop_run(app.loop);
+  }
+
+  gst_element_set_state(sender, GST_STATE_NULL);
+  gst_element_set_state(receiver, GST_STATE_NULL);
+  {
+    std::lock_guard<std::mutex> lock(branches.mutex);
+    for (const std::string& e : branches.errors) std::fprintf(stderr, "la-webrtc-loopback: %s\n", e.c_str());
+    if (!branches.errors.empty()) app.status = 1;
+    std::printf("la-webrtc-loopback: received %d video frames and %d audio buffers\n", branches.decoded_video,
+                branches.decoded_audio);
+  }
+  gst_bus_remove_watch(sender_bus);
+  gst_bus_remove_watch(receiver_bus);
+  gst_object_unref(sender_bus);
+  gst_object_unref(receiver_bus);
+  gst_object_unref(send);
+  gst_object_unref(recv);
+  gst_object_unref(sender);
+  gst_object_unref(receiver);
+  g_main_loop_unref(app.loop);
+  return app.status;
+}
