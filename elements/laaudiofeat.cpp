@@ -40,6 +40,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -50,6 +51,7 @@
 #include "gst/media_types.h"
 #include "gst/model_cache.h"
 #include "gst/pad_queries.h"
+#include "gst/block_latency.h"
 #include "gst/running_time_ticker.h"
 #include "gst/stage_device.h"
 #include "gst/tensor_memory.h"
@@ -104,7 +106,10 @@ struct State {
 
   // For LATENCY queries, which come from any thread: set at READY->PAUSED.
   std::atomic<bool> running{false}, offline{false};
-  std::atomic<GstClockTime> latency{0};
+  std::atomic<GstClockTime> latency{0};  // buffering: the block and the lookahead
+  // Measured time to compute a block's features (streaming): part of the
+  // latency, re-posted when it grows (gst/block_latency.h).
+  la::gst::BlockLatency processing;
   std::atomic<bool> warned_not_live{false};
 
   // Idle filler: its thread (READY->PAUSED .. PAUSED->READY, streaming mode),
@@ -157,6 +162,21 @@ namespace {
 void post_engine_error(GstLaAudioFeat* self, const std::exception& e) {
   GST_ELEMENT_ERROR(self, STREAM, FAILED, ("audio features failed: %s", e.what()),
                     ("in the wav2vec2 / feature pipeline of engine/audio/audio_features"));
+}
+
+// The stream's push(), timed: computing a block's features is part of the
+// latency we answer (a LATENCY message when the measurement grows).
+std::vector<at::Tensor> compute_blocks(GstLaAudioFeat* self, const float* samples, size_t count) {
+  State* st = self->st;
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<at::Tensor> blocks = st->stream->push(samples, count);
+  if (blocks.empty() || st->stream->mode() != FeatureMode::kStreaming) return blocks;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
+                         static_cast<double>(blocks.size());
+  bool grew = false;
+  for (size_t i = 0; i < blocks.size(); ++i) grew |= st->processing.record(seconds, kBlockDuration);
+  if (grew) gst_element_post_message(GST_ELEMENT(self), gst_message_new_latency(GST_OBJECT(self)));
+  return blocks;
 }
 
 // Pushes finished blocks with their timestamps (block b at t0 + 0.48 b).
@@ -218,7 +238,7 @@ GstFlowReturn push_silence(GstLaAudioFeat* self, int64_t samples) {
     const auto n = static_cast<size_t>(std::min<int64_t>(samples, static_cast<int64_t>(zeros.size())));
     std::vector<at::Tensor> blocks;
     try {
-      blocks = st->stream->push(zeros.data(), n);
+      blocks = compute_blocks(self, zeros.data(), n);
     } catch (const std::exception& e) {
       post_engine_error(self, e);
       return GST_FLOW_ERROR;
@@ -295,7 +315,7 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   bool failed = false;
   const size_t drop = std::min(count, static_cast<size_t>(placement.drop));
   try {
-    blocks = st->stream->push(samples + drop, count - drop);
+    blocks = compute_blocks(self, samples + drop, count - drop);
     st->timeline.advance(static_cast<int64_t>(count - drop));
   } catch (const std::exception& e) {
     post_engine_error(self, e);
@@ -396,8 +416,11 @@ gboolean latency_query(GstLaAudioFeat* self, GstQuery* query) {
     }
     return TRUE;
   }
-  // The idle filler waits idle-timeout past what upstream may still deliver.
-  const GstClockTime ours = st->latency + (live && st->idle ? st->idle_timeout : 0);
+  // The block and lookahead, the measured time to compute a block, and when
+  // the idle filler runs, idle-timeout past what upstream may still deliver
+  // plus one tick of its clock (it looks every 40 ms).
+  const GstClockTime idle = live && st->idle ? st->idle_timeout + kIdleTick.count() * GST_MSECOND : 0;
+  const GstClockTime ours = st->latency + st->processing.latency() + idle;
   GST_DEBUG_OBJECT(self, "latency: ours %" GST_TIME_FORMAT ", upstream min %" GST_TIME_FORMAT, GST_TIME_ARGS(ours),
                    GST_TIME_ARGS(min));
   la::gst::add_latency(query, ours);
@@ -478,14 +501,14 @@ void idle_tick(GstLaAudioFeat* self, GstClockTime running) {
   if (!st->stream || st->eos || !st->timeline.started() || running < delay ||
       st->segment.format != GST_FORMAT_TIME)
     return;
-  // Idle is nothing arriving for idle-timeout while we could take it. This
-  // thread may have waited for stream_lock while the streaming thread pushed a
-  // slow block downstream (generation slower than real time): the source's
-  // next buffer, late but real, comes right after, and silence now would take
-  // its place.
+  // Not idle while upstream could not deliver: this thread may have waited
+  // for stream_lock while the streaming thread pushed a slow block downstream
+  // (generation slower than real time); the source's next buffer, late but
+  // real, comes right after, and silence now would take its place. One tick
+  // of readiness lets it in.
   const GstClockTime now = la::gst::running_time_now(GST_ELEMENT(self));
   if (!GST_CLOCK_TIME_IS_VALID(now) ||
-      (GST_CLOCK_TIME_IS_VALID(st->ready_since) && now < st->ready_since + st->idle_timeout))
+      (GST_CLOCK_TIME_IS_VALID(st->ready_since) && now < st->ready_since + kIdleTick.count() * GST_MSECOND))
     return;
   const guint64 until = gst_segment_position_from_running_time(&st->segment, GST_FORMAT_TIME, running - delay);
   if (!GST_CLOCK_TIME_IS_VALID(until)) return;
@@ -508,6 +531,7 @@ void start_stream(GstLaAudioFeat* self) {
   start_utterance(st);
   st->offline = s.mode == FeatureMode::kOffline;
   st->latency = gst_util_uint64_scale_int(static_cast<guint64>(st->stream->latency_samples()), GST_SECOND, 16000);
+  st->processing.restart();
   st->warned_not_live = false;
   st->eos = false;
   st->upstream_live = false;

@@ -7,6 +7,10 @@ GST_DEBUG_CATEGORY_STATIC(la_late_blocks_debug);
 
 namespace la::gst {
 
+namespace {
+constexpr GstClockTimeDiff kJitter = 20 * GST_MSECOND;
+}  // namespace
+
 bool LateBlocks::should_skip(GstElement* element, const GstSegment& segment, GstClockTime pts,
                              GstClockTime duration, const BlockLatency& latency) {
   static const bool category_ready = [] {
@@ -22,8 +26,11 @@ bool LateBlocks::should_skip(GstElement* element, const GstSegment& segment, Gst
   // what upstream's latency allows for getting it here.
   const GstClockTimeDiff lateness = GST_CLOCK_DIFF(block + latency.upstream(), now);
   // Our reported latency covers up to processing() of work; what the block is
-  // expected to take leaves this much of it for starting late.
-  const GstClockTimeDiff slack = GST_CLOCK_DIFF(latency.expected_processing(), latency.processing());
+  // expected to take leaves the difference for starting late, and half a
+  // frame more is jitter a syncing video sink tolerates (its max-lateness is
+  // 20 ms), not worth a block of video.
+  const GstClockTimeDiff slack =
+      GST_CLOCK_DIFF(latency.expected_processing(), latency.processing()) + kJitter;
   last_lateness_ = lateness;
   if (lateness <= slack) {
     GST_LOG_OBJECT(element, "block at %" GST_TIME_FORMAT " starts %" GST_STIME_FORMAT " late (slack %" GST_STIME_FORMAT

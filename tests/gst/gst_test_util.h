@@ -69,6 +69,15 @@ class BusCollector {
     }
     return out;
   }
+  // How many messages of `type` were posted so far, consumed.
+  size_t count(GstMessageType type) {
+    size_t n = 0;
+    while (GstMessage* m = gst_bus_pop_filtered(bus_, type)) {
+      gst_message_unref(m);
+      ++n;
+    }
+    return n;
+  }
   // Element messages with this structure name, consumed (copies).
   std::vector<GstStructure*> take_element_messages(const char* name) {
     std::vector<GstStructure*> out;

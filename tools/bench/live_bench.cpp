@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "tools/bench/voiced_signal.h"
 #include "tools/common/args.h"
 
 namespace {
@@ -64,13 +65,6 @@ Options parse(int argc, char** argv) {
 
 constexpr int kRate = 16000, kChunk = 1600;  // 100 ms buffers, as a sound card or a TTS would send
 
-// Sample i of an utterance: harmonics of 140 Hz, loud enough to be speech-like.
-float voiced(int64_t i) {
-  const double t = static_cast<double>(i) / kRate;
-  double v = 0;
-  for (int h = 1; h <= 5; ++h) v += std::sin(2 * M_PI * 140.0 * h * t) / h;
-  return static_cast<float>(0.3 * v);
-}
 
 }  // namespace
 
@@ -134,7 +128,8 @@ int main(int argc, char** argv) {
         const GstClockTime t = pts + GST_SECOND * static_cast<GstClockTime>(i) / kRate;
         x[i] = 0.0f;
         for (const GstClockTime s : starts)
-          if (t >= s && t < s + GST_SECOND) x[i] = voiced(static_cast<int64_t>((t - s) * kRate / GST_SECOND));
+          if (t >= s && t < s + GST_SECOND)
+            x[i] = la::tools::voiced_sample(static_cast<int64_t>((t - s) * kRate / GST_SECOND));
       }
       gst_buffer_unmap(b, &m);
       GST_BUFFER_PTS(b) = pts;
