@@ -24,6 +24,8 @@ packages=(
   # webrtcbin's ICE agent (libnice) for the WebRTC output (tools/webrtc_loopback,
   # the live-output tests); webrtcbin, DTLS/SRTP and openh264 are in plugins-bad
   gstreamer1.0-nice
+  # espeak, the text-to-speech source of examples/text-to-rtmp.sh (and its test)
+  gstreamer1.0-espeak
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -596,6 +596,28 @@ TEST(Pipelines, SlowLivePipelineSkipsLateBlocksAndStaysOnTime) {
   }
 }
 
+// Text to avatar (examples/text-to-rtmp.sh): espeak speaks a sentence in real
+// time into liveavatarbin; the video covers the speech, 12 frames a block.
+TEST(Pipelines, TextToSpeechDrivesTheAvatar) {
+  test::ensure_gst();
+  GstElementFactory* espeak = gst_element_factory_find("espeak");
+  ASSERT_TRUE(espeak) << "no espeak element: apt-get install gstreamer1.0-espeak";
+  gst_object_unref(espeak);
+  GstElement* p = parse("espeak text=\"Hello. I am a live avatar.\" ! audioconvert ! audioresample ! "
+                        "audio/x-raw,format=F32LE,rate=16000,channels=1 ! identity sync=true ! tee name=t "
+                        "t. ! queue ! appsink name=speech sync=false max-buffers=0 wait-on-eos=false "
+                        "t. ! queue ! " + avatar() + " ! appsink name=video sync=false max-buffers=0 wait-on-eos=false");
+  ASSERT_EQ(run(p), "");
+  size_t samples = 0;
+  for (const auto& b : drain(p, "speech")) samples += b.size() / sizeof(float);
+  const auto frames = drain(p, "video");
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(p);
+  std::printf("[tts] espeak: %.2f s of speech, %zu frames\n", samples / 16000.0, frames.size());
+  EXPECT_GT(samples, 16000u) << "more than a second of speech";
+  EXPECT_EQ(frames.size(), 12 * ((samples + 7679) / 7680));
+}
+
 TEST(Pipelines, SlowSinkBlocksTheGeneratorInsteadOfQueueing) {
   // The sink takes 40 ms per frame (real time); the tiny generator is much faster,
   // so without backpressure it would run ahead by many blocks.
