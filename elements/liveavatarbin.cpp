@@ -2,12 +2,17 @@
  *
  * liveavatarbin: any raw audio in, raw avatar video out. Inside:
  *   audioconvert ! audioresample ! audio/x-raw,format=F32LE,rate=16000,channels=1
- *   ! laaudiofeat ! liveavatargen ! queue ! lavaedecode
+ *   ! laaudiofeat ! liveavatargen ! queue ! lavaedecode ! queue
  * The queue gives the decoder its own thread and holds one block: the
  * generator works on the next block while the decoder decodes, and then waits
  * (backpressure). A deeper queue would hide a decoder slower than real time
  * from the generator's late-block check (skip-late) behind seconds of queued
- * blocks that no LATENCY answer covers. Properties are those of the inner elements, proxied:
+ * blocks that no LATENCY answer covers. The output queue (up to 5 s of
+ * frames) lets the decoder work ahead of a syncing sink, which takes a
+ * block's 12 frames one per 40 ms at their time plus the pipeline's latency:
+ * without it the decoder would wait for the sink to show the last frame of a
+ * block before it decodes the next, whose first frames would then come late
+ * (a sink that drops late frames dropped half of them). Properties are those of the inner elements, proxied:
  * checkpoint-dir goes to liveavatargen and lavaedecode, and sets laaudiofeat's
  * model-dir to its wav2vec2-large-xlsr-53-english/ unless audio-model-dir is
  * set; cuda-device-id goes to all three. Reference: docs/elements.md.
@@ -176,7 +181,7 @@ static void gst_la_bin_class_init(GstLaBinClass* klass) {
   gst_element_class_add_static_pad_template(element_class, &src_template);
   gst_element_class_set_static_metadata(element_class, "LiveAvatar bin", "Generator/Video",
                                         "Any raw audio to a lip-synced avatar video: audioconvert, audioresample, "
-                                        "laaudiofeat, liveavatargen, queue, lavaedecode",
+                                        "laaudiofeat, liveavatargen, queue, lavaedecode, queue",
                                         "gst-liveavatar");
   GST_DEBUG_CATEGORY_INIT(gst_la_bin_debug, "liveavatarbin", 0, "LiveAvatar bin");
 }
@@ -189,9 +194,10 @@ static void gst_la_bin_init(GstLaBin* self) {
   self->features = gst_element_factory_make("laaudiofeat", "features");
   self->gen = gst_element_factory_make("liveavatargen", "gen");
   GstElement* queue = gst_element_factory_make("queue", "queue");
+  GstElement* out_queue = gst_element_factory_make("queue", "out");
   self->decode = gst_element_factory_make("lavaedecode", "decode");
   self->audio_model_dir_set = false;
-  if (!convert || !resample || !filter || !queue) {
+  if (!convert || !resample || !filter || !queue || !out_queue) {
     // gst-plugins-base or core missing: the bin has no pads and fails to link, with this log line.
     GST_ERROR_OBJECT(self, "audioconvert, audioresample, capsfilter or queue is not installed");
     return;
@@ -200,8 +206,10 @@ static void gst_la_bin_init(GstLaBin* self) {
   g_object_set(filter, "caps", caps, nullptr);
   gst_caps_unref(caps);
   g_object_set(queue, "max-size-buffers", 1u, "max-size-bytes", 0u, "max-size-time", guint64{0}, nullptr);
-  gst_bin_add_many(bin, convert, resample, filter, self->features, self->gen, queue, self->decode, nullptr);
-  gst_element_link_many(convert, resample, filter, self->features, self->gen, queue, self->decode, nullptr);
+  g_object_set(out_queue, "max-size-buffers", 0u, "max-size-bytes", 0u, "max-size-time", 5 * GST_SECOND, nullptr);
+  gst_bin_add_many(bin, convert, resample, filter, self->features, self->gen, queue, self->decode, out_queue, nullptr);
+  gst_element_link_many(convert, resample, filter, self->features, self->gen, queue, self->decode, out_queue,
+                        nullptr);
 
   // The class's own templates (owned by the class): gst_static_pad_template_get
   // would make a new floating template per instance that nothing releases.
@@ -210,7 +218,7 @@ static void gst_la_bin_init(GstLaBin* self) {
   gst_element_add_pad(GST_ELEMENT(self), gst_ghost_pad_new_from_template(
                                              "sink", sink, gst_element_class_get_pad_template(klass, "sink")));
   gst_object_unref(sink);
-  GstPad* src = gst_element_get_static_pad(self->decode, "src");
+  GstPad* src = gst_element_get_static_pad(out_queue, "src");
   gst_element_add_pad(GST_ELEMENT(self), gst_ghost_pad_new_from_template(
                                              "src", src, gst_element_class_get_pad_template(klass, "src")));
   gst_object_unref(src);

@@ -23,14 +23,7 @@ bool BlockLatency::record(double seconds, GstClockTime media) {
   last_ = measured;
   if (blocks_ == 1) return false;  // warm-up: allocations, the DiT's sink prefill
   worst_ = std::max(worst_, (measured + kStep - 1) / kStep * kStep);
-  if (blocks_ <= kSettleBlocks) {
-    // Still the prior, unless a block already took longer.
-    if (worst_ <= processing_.load()) return false;
-  } else if (blocks_ == kSettleBlocks + 1) {
-    if (worst_ == processing_.load()) return false;  // measured: replaces the prior, up or down
-  } else if (worst_ <= processing_.load()) {
-    return false;
-  }
+  if (worst_ <= processing_.load()) return false;
   processing_ = worst_;
   return true;
 }

@@ -3,6 +3,8 @@
 // stream and the events between stages, the frame pool's fallback.
 #include <gtest/gtest.h>
 
+#include "gst/block_latency.h"
+
 #include <ATen/ATen.h>
 #include <atomic>
 #include <cstring>
@@ -528,4 +530,25 @@ TEST(CudaContext, ContextQueriesAnsweredOnDemandForTheConfiguredDevice) {
   }
   gst_query_unref(q);
   gst_object_unref(element);
+}
+
+// The latency policy of gst/block_latency.h: nothing before a measurement,
+// the first (warm-up) block ignored, then the largest time rounded up to
+// 10 ms, growing only (a shrinking latency makes a syncing sink's frames late).
+TEST(BlockLatency, NothingBeforeMeasuredThenGrowsOnlyPastTheWarmUp) {
+  la::gst::BlockLatency lat(50 * GST_MSECOND);
+  constexpr GstClockTime kBlock = 480 * GST_MSECOND;
+  EXPECT_EQ(lat.latency(), 50 * GST_MSECOND);
+  EXPECT_FALSE(lat.record(2.0, kBlock)) << "the warm-up block is not a measurement";
+  EXPECT_EQ(lat.latency(), 50 * GST_MSECOND);
+  EXPECT_TRUE(lat.record(0.101, kBlock)) << "the first measurement grows it";
+  EXPECT_EQ(lat.latency(), 50 * GST_MSECOND + 110 * GST_MSECOND) << "rounded up to 10 ms";
+  EXPECT_FALSE(lat.record(0.05, kBlock)) << "a faster block does not shrink it";
+  EXPECT_EQ(lat.latency(), 160 * GST_MSECOND);
+  EXPECT_FALSE(lat.record(0.105, kBlock)) << "within the same 10 ms";
+  EXPECT_TRUE(lat.record(0.2, kBlock));
+  EXPECT_EQ(lat.latency(), 250 * GST_MSECOND);
+  lat.restart();  // a new stream: measurements forgotten, the latency kept
+  EXPECT_EQ(lat.latency(), 250 * GST_MSECOND);
+  EXPECT_FALSE(lat.record(5.0, kBlock)) << "the new stream's warm-up";
 }

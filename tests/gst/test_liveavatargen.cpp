@@ -209,11 +209,13 @@ TEST(LiveAvatarGen, CapsThatDoNotFitFailWithAClearMessage) {
   expect_contains(errors[0], "channels=1024");
 }
 
-TEST(LiveAvatarGen, LatencyAddsOneBlock) {
+TEST(LiveAvatarGen, LatencyAddsNothingBeforeAMeasuredBlock) {
+  // gst/block_latency.h: no guess before a measurement (a guess replaced
+  // later would shrink the latency mid-stream and make frames late).
   auto g = generator();
   GstClockTime min = 0;
   ASSERT_TRUE(test::query_latency(g->h, 100 * GST_MSECOND, &min));
-  EXPECT_EQ(min, 100 * GST_MSECOND + kBlockNs);
+  EXPECT_EQ(min, 100 * GST_MSECOND);
 }
 
 TEST(LiveAvatarGen, EosIsForwarded) {
