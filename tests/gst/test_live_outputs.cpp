@@ -306,6 +306,29 @@ ReadBack collect(GstElement* p) {
 constexpr int kAudioBuffers = 40, kSamplesPerBuffer = 1600, kRate = 16000, kBlockSamples = 7680;
 constexpr int kExpectedFrames = (kAudioBuffers * kSamplesPerBuffer + kBlockSamples - 1) / kBlockSamples * 12;
 
+// The launch line of every output's publisher: kAudioBuffers of a live tone
+// through liveavatarbin (tiny checkpoint, 64x64) into H.264, then `video`
+// (the rest of the video branch); the same audio, behind a queue of up to
+// 5 s (the video branch needs its latency of audio ahead before it emits a
+// block), resampled into `audio`; then `tail` (the muxer and sink, or the
+// webrtcbin). As in examples/live-*.sh.
+std::string publisher(const test::TempDir& dir, const std::string& video, const std::string& audio,
+                      const std::string& tail) {
+  const auto ckpt = test::tiny_checkpoint_dir();
+  return "audiotestsrc is-live=true wave=sine num-buffers=" + std::to_string(kAudioBuffers) +
+         " samplesperbuffer=" + std::to_string(kSamplesPerBuffer) + " ! audio/x-raw,rate=" + std::to_string(kRate) +
+         ",channels=1 ! tee name=t t. ! queue ! liveavatarbin checkpoint-dir=" + ckpt.string() + " lora=" +
+         (ckpt.parent_path() / "LiveAvatar" / "liveavatar.safetensors").string() + " image=" + png(dir) +
+         " size=64*64 ! videoconvert ! openh264enc ! h264parse ! " + video +
+         " t. ! queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0 ! audioconvert ! audioresample ! " +
+         audio + " " + tail;
+}
+
+// Into a muxer: the video's queue holds up to 5 s too, as a live muxer holds
+// what comes early for the pipeline's latency (docs/live-streaming.md).
+constexpr const char* kVideoToMux = "queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0 ! mux.";
+constexpr const char* kMp3ToMux = "audio/x-raw,rate=44100 ! lamemp3enc ! mpegaudioparse ! queue ! mux.";
+
 }  // namespace
 
 // The failure path: a server that cannot start is reported with its log
@@ -326,20 +349,10 @@ TEST(LiveOutputs, RtmpThroughNginxGivesEveryFrameAndTheAudioInSync) {
   const std::string why = server.start("record all; record_path " + rec.string() + ";");
   ASSERT_EQ(why, "") << "the RTMP server did not start";
 
-  const auto ckpt = test::tiny_checkpoint_dir();
   const std::string url = "rtmp://127.0.0.1:" + std::to_string(server.port()) + "/live/avatar";
-  // The audio branch's queue is unbounded: the video branch needs 0.48 s of
-  // audio ahead before it emits a block (examples/wav-to-mp4.sh). FLV carries
-  // MP3 at 44.1 kHz (or 22.05 / 11.025): resampled.
-  GstElement* pub = parse(
-      "audiotestsrc is-live=true wave=sine num-buffers=" + std::to_string(kAudioBuffers) +
-      " samplesperbuffer=" + std::to_string(kSamplesPerBuffer) + " ! audio/x-raw,rate=" + std::to_string(kRate) +
-      ",channels=1 ! tee name=t t. ! queue ! liveavatarbin checkpoint-dir=" + ckpt.string() + " lora=" +
-      (ckpt.parent_path() / "LiveAvatar" / "liveavatar.safetensors").string() + " image=" + png(dir) +
-      " size=64*64 ! videoconvert ! openh264enc ! h264parse ! queue ! mux. "
-      "t. ! queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0 ! audioconvert ! audioresample ! "
-      "audio/x-raw,rate=44100 ! lamemp3enc ! mpegaudioparse ! queue ! mux. "
-      "flvmux name=mux streamable=true ! rtmp2sink location=" + url);
+  // FLV carries MP3 at 44.1 kHz (or 22.05 / 11.025).
+  GstElement* pub =
+      parse(publisher(dir, kVideoToMux, kMp3ToMux, "flvmux name=mux streamable=true ! rtmp2sink location=" + url));
   ASSERT_TRUE(pub);
   // A client playing the stream live, subscribed before the publisher starts
   // (a live application drops what comes before a subscriber joins; nginx
@@ -469,20 +482,12 @@ TEST(LiveOutputs, SrtGivesEveryFrameAndTheAudioInSync) {
   }
   ASSERT_EQ(why, "") << "the SRT server did not start";
 
-  const auto ckpt = test::tiny_checkpoint_dir();
   // As the RTMP publisher, into MPEG-TS: SRT's live mode sends each buffer as
   // one message of at most 1316 bytes, so the muxer emits 7 TS packets
   // (7 × 188 = 1316 bytes) a buffer (alignment=7); with whole buffers the
   // reader gets a truncated, undecodable stream.
-  GstElement* pub = parse(
-      "audiotestsrc is-live=true wave=sine num-buffers=" + std::to_string(kAudioBuffers) +
-      " samplesperbuffer=" + std::to_string(kSamplesPerBuffer) + " ! audio/x-raw,rate=" + std::to_string(kRate) +
-      ",channels=1 ! tee name=t t. ! queue ! liveavatarbin checkpoint-dir=" + ckpt.string() + " lora=" +
-      (ckpt.parent_path() / "LiveAvatar" / "liveavatar.safetensors").string() + " image=" + png(dir) +
-      " size=64*64 ! videoconvert ! openh264enc ! h264parse ! queue ! mux. "
-      "t. ! queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0 ! audioconvert ! audioresample ! "
-      "audio/x-raw,rate=44100 ! lamemp3enc ! mpegaudioparse ! queue ! mux. "
-      "mpegtsmux name=mux alignment=7 ! srtsink uri=\"" + srt_url(port, "caller") + "\"");
+  GstElement* pub = parse(publisher(dir, kVideoToMux, kMp3ToMux,
+                                    "mpegtsmux name=mux alignment=7 ! srtsink uri=\"" + srt_url(port, "caller") + "\""));
   ASSERT_TRUE(pub);
   const auto t0 = std::chrono::steady_clock::now();
   const std::string error = run(pub, 180 * GST_SECOND);
@@ -728,19 +733,11 @@ TEST(LiveOutputs, WebRtcGivesEveryFrameAndTheAudioInSync) {
     gst_object_unref(f);
   }
   test::TempDir dir;
-  const auto ckpt = test::tiny_checkpoint_dir();
   // As the RTSP server's media (H.264 + Opus at 48 kHz), payloaded into
   // webrtcbin. The video payloader is named: the frames it gets are counted.
-  GstElement* pub = parse(
-      "audiotestsrc is-live=true wave=sine num-buffers=" + std::to_string(kAudioBuffers) +
-      " samplesperbuffer=" + std::to_string(kSamplesPerBuffer) + " ! audio/x-raw,rate=" + std::to_string(kRate) +
-      ",channels=1 ! tee name=t t. ! queue ! liveavatarbin checkpoint-dir=" + ckpt.string() + " lora=" +
-      (ckpt.parent_path() / "LiveAvatar" / "liveavatar.safetensors").string() + " image=" + png(dir) +
-      " size=64*64 ! videoconvert ! openh264enc ! h264parse ! rtph264pay name=vpay pt=96 config-interval=-1 ! "
-      "queue ! send. "
-      "t. ! queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0 ! audioconvert ! audioresample ! "
-      "audio/x-raw,rate=48000 ! opusenc ! rtpopuspay pt=97 ! queue ! send. "
-      "webrtcbin name=send bundle-policy=max-bundle");
+  GstElement* pub = parse(publisher(dir, "rtph264pay name=vpay pt=96 config-interval=-1 ! queue ! send.",
+                                    "audio/x-raw,rate=48000 ! opusenc ! rtpopuspay pt=97 ! queue ! send.",
+                                    "webrtcbin name=send bundle-policy=max-bundle"));
   ASSERT_TRUE(pub);
   GstElement* send = gst_bin_get_by_name(GST_BIN(pub), "send");
   GstElement* vpay = gst_bin_get_by_name(GST_BIN(pub), "vpay");

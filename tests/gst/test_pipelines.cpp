@@ -559,12 +559,16 @@ TEST(Pipelines, SlowLivePipelineSkipsLateBlocksAndStaysOnTime) {
     // bin's one-block queue for the block before it, up to one decode time
     // (0.6-0.7 s here), which no LATENCY answer covers.
     double over_latency_s, max_growth_s;
+    // Skips to expect at least: the slow generator (real-time factor about
+    // 3) always skips; the decoder (about 1.3) falls behind slowly, and over
+    // 13 blocks skipped 0-2 in runs here, its delay bounded either way.
+    uint64_t min_skipped;
   };
   const Case cases[] = {
-      {"slow generator, skip-late", "size=64*64 steps=1000 skip-late=true", 10, true, 0.25, 0.5},
-      {"slow generator, every block", "size=64*64 steps=1000 skip-late=false", 8, false, 0, 0},
+      {"slow generator, skip-late", "size=64*64 steps=1000 skip-late=true", 10, true, 0.25, 0.5, 2},
+      {"slow generator, every block", "size=64*64 steps=1000 skip-late=false", 8, false, 0, 0, 0},
       // 768*768 gives 128x128 from the 96x96 test picture (never upscaled).
-      {"slow decoder, skip-late", "size=768*768 skip-late=true", 13, true, 1.2, 1.0},
+      {"slow decoder, skip-late", "size=768*768 skip-late=true", 13, true, 1.2, 1.0, 0},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -593,9 +597,9 @@ TEST(Pipelines, SlowLivePipelineSkipsLateBlocksAndStaysOnTime) {
                 (unsigned long long)r.filled, early, late, latency_s);
     EXPECT_GE(slow, 1) << "slower than real time here: the warning says so";
     if (c.skip) {
-      EXPECT_GE(r.skipped, 1u);
+      EXPECT_GE(r.skipped, c.min_skipped);
       EXPECT_EQ(r.filled, r.skipped) << "each skipped block is filled by the decoder";
-      EXPECT_EQ(skipping, 1) << "one warning when skipping starts";
+      EXPECT_EQ(skipping, r.skipped > 0 ? 1 : 0) << "one warning when skipping starts";
       EXPECT_LT(late - early, c.max_growth_s) << "the delay stays bounded";
       EXPECT_LT(late, latency_s + c.over_latency_s) << "the last block is later than the latency promised";
       test::record_doc_figure(std::string("live.slow.") + (c.over_latency_s < 1 ? "generator" : "decoder") +
