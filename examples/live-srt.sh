@@ -14,26 +14,13 @@
 # microphone; "text:SENTENCES" speaks them with espeak (examples/text-to-rtmp.sh).
 # CHECKPOINT_DIR is the Wan2.2-S2V-14B directory, LORA
 # liveavatar.safetensors (docs/checkpoints.md). mpegtsmux alignment=7: SRT's
-# live mode sends messages of at most 1316 bytes = 7 TS packets.
+# live mode sends messages of at most 1316 bytes = 7 TS packets. The pipeline
+# is examples/lib/publish-muxed.sh.
 set -euo pipefail
 if (($# < 4)); then
-  sed -n '2,17p' "$0" >&2
+  sed -n '2,18p' "$0" >&2
   exit 2
 fi
 ckpt="$1" lora="$2" image="$3" url="$4" wav="${5:-}" size="${6:-720*400}" prompt="${7:-A person talking to the camera}"
-if [[ "$wav" == text:* ]]; then
-  # Text to speech (Debian's gstreamer1.0-espeak), spoken in real time.
-  source=(espeak text="${wav#text:}" ! audioconvert ! audioresample ! audio/x-raw,rate=16000,channels=1
-          ! identity sync=true)
-elif [[ -n "$wav" ]]; then
-  source=(filesrc location="$wav" ! wavparse ! audioconvert ! audioresample ! identity sync=true)
-else
-  source=(audiotestsrc is-live=true wave=sine freq=220 ! audio/x-raw,rate=16000,channels=1)
-fi
-exec gst-launch-1.0 -e \
-  "${source[@]}" ! tee name=audio \
-  audio. ! queue ! liveavatarbin checkpoint-dir="$ckpt" lora="$lora" image="$image" size="$size" prompt="$prompt" \
-    ! videoconvert ! openh264enc ! h264parse ! queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0 ! mux. \
-  audio. ! queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0 ! audioconvert ! audioresample \
-    ! audio/x-raw,rate=44100 ! lamemp3enc ! mpegaudioparse ! queue ! mux. \
+exec "$(dirname "${BASH_SOURCE[0]}")/lib/publish-muxed.sh" "$ckpt" "$lora" "$image" "$wav" "$size" "$prompt" \
   mpegtsmux name=mux alignment=7 ! srtsink uri="$url"

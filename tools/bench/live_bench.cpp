@@ -7,7 +7,7 @@
 // timestamp) leaving the bin, and the pipeline's latency (what a syncing sink
 // adds on top to present every frame on time).
 //
-//   GST_PLUGIN_PATH=build/elements build/tools/la-bench-live --checkpoint-dir DIR \
+//   GST_PLUGIN_PATH=build/elements build/tools/la-bench-live --checkpoint-dir DIR
 //       --lora FILE --image face.png [--size 64*64] [--utterances 6]
 //
 // What bounds it: an utterance's first frame is in the block that holds its
@@ -30,11 +30,12 @@
 
 #include "tools/bench/voiced_signal.h"
 #include "tools/common/args.h"
+#include "tools/common/avatar_launch.h"
 
 namespace {
 
 struct Options {
-  std::string checkpoint_dir, lora, image, size = "64*64";
+  la::tools::AvatarSettings avatar{"", "", "", "64*64", ""};  // no prompt: the element's default
   int utterances = 6;
 };
 
@@ -50,15 +51,12 @@ Options parse(int argc, char** argv) {
   la::tools::Args args(argc, argv);
   while (args.next()) {
     const std::string& a = args.flag();
-    if (a == "--checkpoint-dir") o.checkpoint_dir = args.value();
-    else if (a == "--lora") o.lora = args.value();
-    else if (a == "--image") o.image = args.value();
-    else if (a == "--size") o.size = args.value();
-    else if (a == "--utterances") o.utterances = std::stoi(args.value());
+    if (la::tools::take_avatar_flag(args, o.avatar)) continue;
+    if (a == "--utterances") o.utterances = std::stoi(args.value());
     else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
     else args.unknown();
   }
-  if (o.checkpoint_dir.empty() || o.image.empty()) throw std::invalid_argument("--checkpoint-dir and --image are required");
+  if (o.avatar.checkpoint_dir.empty() || o.avatar.image.empty()) throw std::invalid_argument("--checkpoint-dir and --image are required");
   if (o.utterances < 1 || o.utterances > 100) throw std::invalid_argument("--utterances must be 1..100");
   return o;
 }
@@ -80,8 +78,7 @@ int main(int argc, char** argv) {
   gst_init(nullptr, nullptr);
   const std::string line =
       "appsrc name=src is-live=true format=time do-timestamp=false caps=audio/x-raw,format=F32LE,rate=16000,"
-      "channels=1,layout=interleaved ! liveavatarbin checkpoint-dir=" + o.checkpoint_dir +
-      (o.lora.empty() ? "" : " lora=" + o.lora) + " image=" + o.image + " size=" + o.size +
+      "channels=1,layout=interleaved ! " + la::tools::liveavatarbin_element(o.avatar) +
       " ! appsink name=out sync=false max-buffers=0 wait-on-eos=false";
   GError* err = nullptr;
   GstElement* p = gst_parse_launch(line.c_str(), &err);
@@ -169,7 +166,7 @@ int main(int argc, char** argv) {
   gst_object_unref(p);
 
   std::printf("la-bench-live: size %s, %d utterances, onset = first frame showing the utterance out of the bin\n",
-              o.size.c_str(), o.utterances);
+              o.avatar.size.c_str(), o.utterances);
   double lo = 1e9, hi = 0, sum = 0;
   int n = 0;
   for (size_t u = 0; u < starts.size(); ++u) {

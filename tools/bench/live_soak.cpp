@@ -36,11 +36,13 @@
 
 #include "tools/bench/voiced_signal.h"
 #include "tools/common/args.h"
+#include "tools/common/avatar_launch.h"
 
 namespace {
 
 struct Options {
-  std::string checkpoint_dir, lora, image, size = "64*64", out = "/tmp/la-live-soak.ts";
+  la::tools::AvatarSettings avatar{"", "", "", "64*64", ""};  // no prompt: the element's default
+  std::string out = "/tmp/la-live-soak.ts";
   double minutes = 10;
   bool analyze_only = false;  // read --out back without a live run
 };
@@ -58,17 +60,14 @@ Options parse(int argc, char** argv) {
   la::tools::Args args(argc, argv);
   while (args.next()) {
     const std::string& a = args.flag();
-    if (a == "--checkpoint-dir") o.checkpoint_dir = args.value();
-    else if (a == "--lora") o.lora = args.value();
-    else if (a == "--image") o.image = args.value();
-    else if (a == "--size") o.size = args.value();
-    else if (a == "--minutes") o.minutes = std::stod(args.value());
+    if (la::tools::take_avatar_flag(args, o.avatar)) continue;
+    if (a == "--minutes") o.minutes = std::stod(args.value());
     else if (a == "--out") o.out = args.value();
     else if (a == "--analyze") o.analyze_only = true;
     else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
     else args.unknown();
   }
-  if (o.checkpoint_dir.empty() || o.image.empty()) throw std::invalid_argument("--checkpoint-dir and --image are required");
+  if (o.avatar.checkpoint_dir.empty() || o.avatar.image.empty()) throw std::invalid_argument("--checkpoint-dir and --image are required");
   if (!(o.minutes >= 0.5 && o.minutes <= 24 * 60)) throw std::invalid_argument("--minutes must be 0.5..1440");
   return o;
 }
@@ -172,8 +171,7 @@ bool run_live(const Options& o, std::vector<int64_t>* rss) {
     p = launch(
         "appsrc name=src is-live=true format=time do-timestamp=false caps=audio/x-raw,format=F32LE,rate=16000,"
         "channels=1,layout=interleaved ! tee name=t "
-        "t. ! queue ! liveavatarbin name=avatar checkpoint-dir=" + o.checkpoint_dir +
-        (o.lora.empty() ? "" : " lora=" + o.lora) + " image=" + o.image + " size=" + o.size +
+        "t. ! queue ! " + la::tools::liveavatarbin_element(o.avatar) +
         // Both branches' queues before the muxer hold up to 5 s: a live muxer
         // holds what comes early for as long as the pipeline's latency while
         // it waits for the other branch (no audio at all while the source is
@@ -232,7 +230,7 @@ bool run_live(const Options& o, std::vector<int64_t>* rss) {
   });
 
   // RSS once a minute (the last minute's whatever is left), while it runs.
-  std::printf("la-bench-live-soak: %.1f min of live audio at size %s into %s\n", o.minutes, o.size.c_str(),
+  std::printf("la-bench-live-soak: %.1f min of live audio at size %s into %s\n", o.minutes, o.avatar.size.c_str(),
               o.out.c_str());
   std::string error;
   std::atomic<guint64> skipped{0};

@@ -19,13 +19,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <string>
+
+#include "tools/common/args.h"
+#include "tools/common/avatar_launch.h"
 
 namespace {
 
 struct Options {
   std::string address = "127.0.0.1", mount = "/avatar", launch;
-  std::string checkpoint_dir, lora, image, size = "720*400", prompt = "A person talking to the camera";
+  la::tools::AvatarSettings avatar;
   int port = 8554;
   double seconds = 0;  // 0: the live source never ends
 };
@@ -41,51 +45,36 @@ void usage(FILE* out) {
 }
 
 bool parse_args(int argc, char** argv, Options& o) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      usage(stdout);
-      std::exit(0);
+  la::tools::Args args(argc, argv);
+  try {
+    while (args.next()) {
+      const std::string& a = args.flag();
+      if (a == "-h" || a == "--help") {
+        usage(stdout);
+        std::exit(0);
+      }
+      if (la::tools::take_avatar_flag(args, o.avatar)) continue;
+      if (a == "--port") o.port = std::atoi(args.value().c_str());
+      else if (a == "--address") o.address = args.value();
+      else if (a == "--mount") o.mount = args.value();
+      else if (a == "--launch") o.launch = args.value();
+      else if (a == "--seconds") o.seconds = std::atof(args.value().c_str());
+      else args.unknown();
     }
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "la-rtsp-server: %s needs a value\n", a.c_str());
-      return false;
-    }
-    const std::string v = argv[++i];
-    if (a == "--port") o.port = std::atoi(v.c_str());
-    else if (a == "--address") o.address = v;
-    else if (a == "--mount") o.mount = v;
-    else if (a == "--launch") o.launch = v;
-    else if (a == "--checkpoint-dir") o.checkpoint_dir = v;
-    else if (a == "--lora") o.lora = v;
-    else if (a == "--image") o.image = v;
-    else if (a == "--size") o.size = v;
-    else if (a == "--prompt") o.prompt = v;
-    else if (a == "--seconds") o.seconds = std::atof(v.c_str());
-    else {
-      std::fprintf(stderr, "la-rtsp-server: unknown option %s\n", a.c_str());
-      return false;
-    }
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "la-rtsp-server: %s\n", e.what());
+    return false;
   }
   if (o.port < 0 || o.port > 65535) {
     std::fprintf(stderr, "la-rtsp-server: bad --port %d\n", o.port);
     return false;
   }
   if (o.mount.empty() || o.mount[0] != '/') o.mount = "/" + o.mount;
-  if (o.launch.empty() && (o.checkpoint_dir.empty() || o.lora.empty() || o.image.empty())) {
+  if (o.launch.empty() && (o.avatar.checkpoint_dir.empty() || o.avatar.lora.empty() || o.avatar.image.empty())) {
     std::fprintf(stderr, "la-rtsp-server: give --checkpoint-dir, --lora and --image (or --launch)\n");
     return false;
   }
   return true;
-}
-
-std::string quoted(const std::string& s) {
-  std::string q = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') q += '\\';
-    q += c;
-  }
-  return q + "\"";
 }
 
 // The media: the live tone split by a tee, as in examples/live-rtmp.sh. The
@@ -94,14 +83,10 @@ std::string quoted(const std::string& s) {
 // --seconds sets num-buffers, so the media ends with EOS (rtspsrc: RTCP BYE, EOS).
 std::string launch_line(const Options& o) {
   if (!o.launch.empty()) return o.launch;
-  std::string src = "audiotestsrc is-live=true wave=sine freq=220 samplesperbuffer=1600";
-  if (o.seconds > 0) src += " num-buffers=" + std::to_string(static_cast<long>(o.seconds * 10 + 0.5));
-  return "( " + src + " ! audio/x-raw,rate=16000,channels=1 ! tee name=t "
-         "t. ! queue ! liveavatarbin checkpoint-dir=" + quoted(o.checkpoint_dir) + " lora=" + quoted(o.lora) +
-         " image=" + quoted(o.image) + " size=" + quoted(o.size) + " prompt=" + quoted(o.prompt) +
-         " ! videoconvert ! openh264enc ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 "
-         "t. ! queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0 ! audioconvert ! audioresample ! "
-         "audio/x-raw,rate=48000 ! opusenc ! rtpopuspay name=pay1 pt=97 )";
+  return "( " +
+         la::tools::avatar_rtp_branches(la::tools::live_audio_source("", o.seconds), o.avatar, " name=pay0",
+                                        " name=pay1") +
+         " )";
 }
 
 gboolean on_signal(gpointer loop) {

@@ -21,14 +21,18 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 
+#include "tools/common/args.h"
+#include "tools/common/avatar_launch.h"
 #include "tools/webrtc_loopback/webrtc_link.h"
 
 namespace {
 
 struct Options {
-  std::string checkpoint_dir, lora, image, wav, size = "720*400", prompt = "A person talking to the camera";
+  la::tools::AvatarSettings avatar;
+  std::string wav;
   std::string video_sink = "autovideosink", audio_sink = "autoaudiosink";
   double seconds = 0;  // 0: the live tone never ends
 };
@@ -45,65 +49,39 @@ void usage(FILE* out) {
 }
 
 bool parse_args(int argc, char** argv, Options& o) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      usage(stdout);
-      std::exit(0);
+  la::tools::Args args(argc, argv);
+  try {
+    while (args.next()) {
+      const std::string& a = args.flag();
+      if (a == "-h" || a == "--help") {
+        usage(stdout);
+        std::exit(0);
+      }
+      if (la::tools::take_avatar_flag(args, o.avatar)) continue;
+      if (a == "--wav") o.wav = args.value();
+      else if (a == "--seconds") o.seconds = std::atof(args.value().c_str());
+      else if (a == "--video-sink") o.video_sink = args.value();
+      else if (a == "--audio-sink") o.audio_sink = args.value();
+      else args.unknown();
     }
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "la-webrtc-loopback: %s needs a value\n", a.c_str());
-      return false;
-    }
-    const std::string v = argv[++i];
-    if (a == "--checkpoint-dir") o.checkpoint_dir = v;
-    else if (a == "--lora") o.lora = v;
-    else if (a == "--image") o.image = v;
-    else if (a == "--size") o.size = v;
-    else if (a == "--prompt") o.prompt = v;
-    else if (a == "--wav") o.wav = v;
-    else if (a == "--seconds") o.seconds = std::atof(v.c_str());
-    else if (a == "--video-sink") o.video_sink = v;
-    else if (a == "--audio-sink") o.audio_sink = v;
-    else {
-      std::fprintf(stderr, "la-webrtc-loopback: unknown option %s\n", a.c_str());
-      return false;
-    }
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "la-webrtc-loopback: %s\n", e.what());
+    return false;
   }
-  if (o.checkpoint_dir.empty() || o.lora.empty() || o.image.empty()) {
+  if (o.avatar.checkpoint_dir.empty() || o.avatar.lora.empty() || o.avatar.image.empty()) {
     std::fprintf(stderr, "la-webrtc-loopback: give --checkpoint-dir, --lora and --image\n");
     return false;
   }
   return true;
 }
 
-std::string quoted(const std::string& s) {
-  std::string q = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') q += '\\';
-    q += c;
-  }
-  return q + "\"";
-}
-
 // The sender: the live source split by a tee, as in examples/live-rtmp.sh (the
 // audio branch's queue holds up to 5 s: liveavatarbin needs its latency of
 // audio ahead before it emits a block), payloaded into webrtcbin.
 std::string sender_line(const Options& o) {
-  std::string src;
-  if (!o.wav.empty()) {
-    src = "filesrc location=" + quoted(o.wav) + " ! wavparse ! audioconvert ! audioresample ! identity sync=true";
-  } else {
-    src = "audiotestsrc is-live=true wave=sine freq=220 samplesperbuffer=1600";
-    if (o.seconds > 0) src += " num-buffers=" + std::to_string(static_cast<long>(o.seconds * 10 + 0.5));
-  }
-  return src + " ! audio/x-raw,rate=16000,channels=1 ! tee name=t "
-         "t. ! queue ! liveavatarbin checkpoint-dir=" + quoted(o.checkpoint_dir) + " lora=" + quoted(o.lora) +
-         " image=" + quoted(o.image) + " size=" + quoted(o.size) + " prompt=" + quoted(o.prompt) +
-         " ! videoconvert ! openh264enc ! h264parse ! rtph264pay pt=96 config-interval=-1 ! queue ! send. "
-         "t. ! queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0 ! audioconvert ! audioresample ! "
-         "audio/x-raw,rate=48000 ! opusenc ! rtpopuspay pt=97 ! queue ! send. "
-         "webrtcbin name=send bundle-policy=max-bundle";
+  return la::tools::avatar_rtp_branches(la::tools::live_audio_source(o.wav, o.seconds), o.avatar,
+                                        " ! queue ! send.", " ! queue ! send.") +
+         " webrtcbin name=send bundle-policy=max-bundle";
 }
 
 struct App {
