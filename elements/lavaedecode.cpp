@@ -193,6 +193,23 @@ GstFlowReturn push_frames(GstLaVaeDecode* self, const at::Tensor& pixels, GstClo
   return gst_pad_push_list(self->srcpad, list);
 }
 
+// The progress message after each block: decoded (`frames` in `seconds`) or
+// a GAP filled (0 s).
+void post_block_progress(GstLaVaeDecode* self, GstClockTime pts, int64_t frames, double seconds) {
+  State* st = self->st;
+  la::gst::Progress p;
+  p.blocks = st->blocks_out;
+  p.frames = st->frames_out;
+  p.block_pts = pts;
+  p.block_seconds = seconds;
+  p.fps = seconds > 0 ? static_cast<double>(frames) / seconds : 0;
+  const la::gst::MemoryUsage m = la::gst::memory_usage(st->device);
+  p.rss_bytes = m.rss_bytes;
+  p.device_bytes = m.device_bytes;
+  p.skipped_blocks = st->gap_blocks;
+  la::gst::post_progress(GST_ELEMENT(self), GST_CAT_DEFAULT, p);
+}
+
 // A GAP from upstream (liveavatargen skipped a late block; DESIGN §5): online,
 // its time is filled with the last frame, so the video stays continuous at
 // 25 fps. Before any frame (or offline) the GAP goes on downstream.
@@ -209,7 +226,9 @@ gboolean fill_gap(GstLaVaeDecode* self, GstEvent* event) {
   GST_DEBUG_OBJECT(self, "gap at %" GST_TIME_FORMAT ": %" G_GINT64_FORMAT " copies of the last frame",
                    GST_TIME_ARGS(pts), frames);
   const at::Tensor last = st->last_frame;
-  return push_frames(self, last.unsqueeze(0).expand({frames, last.size(0)}), pts) == GST_FLOW_OK;
+  const GstFlowReturn ret = push_frames(self, last.unsqueeze(0).expand({frames, last.size(0)}), pts);
+  post_block_progress(self, pts, frames, 0);
+  return ret == GST_FLOW_OK;
 }
 
 // Pushes each decoded block as 12 frames in one buffer list, then reports it.
@@ -234,17 +253,7 @@ GstFlowReturn push_decoded(GstLaVaeDecode* self, const std::vector<la::elements:
                                        "a smaller size, or decoding on a GPU (cuda-device-id), on its own GPU after a "
                                        "queue if the DiT has one");
     }
-    la::gst::Progress p;
-    p.blocks = st->blocks_out;
-    p.frames = st->frames_out;
-    p.block_pts = block.pts;
-    p.block_seconds = seconds / static_cast<double>(blocks.size());
-    p.fps = p.block_seconds > 0 ? static_cast<double>(frames) / p.block_seconds : 0;
-    const la::gst::MemoryUsage m = la::gst::memory_usage(st->device);
-    p.rss_bytes = m.rss_bytes;
-    p.device_bytes = m.device_bytes;
-    p.skipped_blocks = st->gap_blocks;
-    la::gst::post_progress(GST_ELEMENT(self), GST_CAT_DEFAULT, p);
+    post_block_progress(self, block.pts, frames, seconds / static_cast<double>(blocks.size()));
     if (ret != GST_FLOW_OK) return ret;
   }
   return GST_FLOW_OK;

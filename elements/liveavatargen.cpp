@@ -399,6 +399,23 @@ void note_block_time(GstLaGen* self, double seconds, GstClockTime duration) {
   }
 }
 
+// The progress message after each block, generated (`seconds` of work) or
+// skipped (0).
+void post_block_progress(GstLaGen* self, GstClockTime pts, double seconds) {
+  State* st = self->st;
+  la::gst::Progress p;
+  p.blocks = st->blocks_out;
+  p.frames = 12 * st->blocks_out;
+  p.block_pts = pts;
+  p.block_seconds = seconds;
+  p.fps = seconds > 0 ? 12.0 / seconds : 0;
+  const la::gst::MemoryUsage m = la::gst::memory_usage(st->device);
+  p.rss_bytes = m.rss_bytes;
+  p.device_bytes = m.device_bytes;
+  p.skipped_blocks = st->late.skipped();
+  la::gst::post_progress(GST_ELEMENT(self), GST_CAT_DEFAULT, p);
+}
+
 // skip-late: a live block that would reach the sinks after its time is not
 // generated; a GAP event takes its place (lavaedecode repeats its last frame
 // for it) and the session goes on from the last block it generated. Takes the
@@ -420,6 +437,7 @@ bool skip_late_block(GstLaGen* self, GstBuffer* buffer) {
                          "blocks show the last frame (skip-late=false generates every block and lets the video fall "
                          "behind instead)",
                          GST_TIME_ARGS(pts), static_cast<double>(st->late.last_lateness()) / GST_SECOND));
+  post_block_progress(self, pts, 0);
   gst_pad_push_event(self->srcpad, gst_event_new_gap(pts, duration));
   return true;
 }
@@ -473,17 +491,7 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   ++st->blocks_out;
   note_block_time(self, seconds, duration);
 
-  la::gst::Progress p;
-  p.blocks = st->blocks_out;
-  p.frames = 12 * st->blocks_out;
-  p.block_pts = pts;
-  p.block_seconds = seconds;
-  p.fps = seconds > 0 ? 12.0 / seconds : 0;
-  const la::gst::MemoryUsage m = la::gst::memory_usage(st->device);
-  p.rss_bytes = m.rss_bytes;
-  p.device_bytes = m.device_bytes;
-  p.skipped_blocks = st->late.skipped();
-  la::gst::post_progress(GST_ELEMENT(self), GST_CAT_DEFAULT, p);
+  post_block_progress(self, pts, seconds);
   return gst_pad_push(self->srcpad, out);
 }
 
