@@ -395,7 +395,8 @@ void note_block_time(GstLaGen* self, double seconds, GstClockTime duration) {
     const std::string doing = "generation (" + std::to_string(st->width) + "x" + std::to_string(st->height) + ", " +
                               std::to_string(steps) + " steps on " + st->device.str() + ")";
     st->latency.warn_if_behind(GST_ELEMENT(self), doing.c_str(),
-                               "a smaller size, fewer steps, fp8, or a (faster) GPU with cuda-device-id");
+                               "a smaller size, fewer steps, fp8, or a (faster) GPU with cuda-device-id",
+                               st->late.skipped() > 0);
   }
 }
 

@@ -28,8 +28,8 @@ bool BlockLatency::record(double seconds, GstClockTime media) {
   return true;
 }
 
-void BlockLatency::warn_if_behind(GstElement* element, const char* doing, const char* cheaper) {
-  if (!live() || !fell_behind()) return;
+void BlockLatency::warn_if_behind(GstElement* element, const char* doing, const char* cheaper, bool skipping) {
+  if (!live() || !fell_behind(skipping)) return;
   GST_ELEMENT_WARNING(element, STREAM, FAILED,
                       ("%s is slower than real time: real-time factor %.2f (a 0.48 s block takes %.2f s)", doing,
                        real_time_factor(), real_time_factor() * 0.48),
@@ -47,8 +47,8 @@ void BlockLatency::restart() {
   warned_ = false;
 }
 
-bool BlockLatency::fell_behind() {
-  if (warned_ || slow_in_a_row_ < 3) return false;
+bool BlockLatency::fell_behind(bool skipping) {
+  if (warned_ || (slow_in_a_row_ < 3 && !(skipping && rtf_.load() > 1.0))) return false;
   warned_ = true;
   return true;
 }

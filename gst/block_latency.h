@@ -42,12 +42,14 @@ class BlockLatency {
   // Wall time per media time, smoothed over the last blocks (>1: slower than real time).
   double real_time_factor() const { return rtf_.load(); }
   // True once per stream, when the real-time factor has stayed above 1 for
-  // three blocks in a row: time to warn that live output cannot keep up.
-  bool fell_behind();
+  // three blocks in a row, or is above 1 while blocks are being skipped
+  // (`skipping`: then too few blocks are computed for three in a row): time
+  // to warn that live output cannot keep up.
+  bool fell_behind(bool skipping);
   // In a live pipeline, once per stream: a warning on the bus that `element`
   // runs slower than real time, with the real-time factor, `doing` (what it
   // computes, at which size) and `cheaper` (what to change).
-  void warn_if_behind(GstElement* element, const char* doing, const char* cheaper);
+  void warn_if_behind(GstElement* element, const char* doing, const char* cheaper, bool skipping = false);
 
   // Answers an upstream-answered LATENCY query: adds latency(); notes whether
   // the pipeline is live (read by live()) and upstream's minimum latency.
