@@ -1,6 +1,7 @@
 #include "engine/models/s2v_dit_layout.h"
 
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 #include "engine/io/checkpoint_error.h"
 #include "engine/io/json_config.h"
@@ -137,6 +138,41 @@ std::vector<TensorSpec> s2v_dit_tensor_specs(const S2vDitConfig& c) {
     add_linear(s, "frame_packer.proj_4x", conv_shape(c.dim, c.in_dim, {4, 8, 8}));
   }
   return s;
+}
+
+}  // namespace la::models
+
+namespace la::models {
+namespace {
+
+// The number after `prefix` in `name` ("blocks.12.ffn.0.weight" -> 12), or -1.
+int64_t index_after(const std::string& name, const std::string& prefix) {
+  if (name.rfind(prefix, 0) != 0) return -1;
+  const size_t dot = name.find('.', prefix.size());
+  if (dot == std::string::npos || dot == prefix.size()) return -1;
+  int64_t n = 0;
+  for (size_t i = prefix.size(); i < dot; ++i) {
+    if (name[i] < '0' || name[i] > '9') return -1;
+    n = n * 10 + (name[i] - '0');
+  }
+  return n;
+}
+
+}  // namespace
+
+bool s2v_dit_tensor_in_range(const std::string& name, const S2vDitConfig& cfg, const DitLayerRange& range) {
+  const int64_t end = range.end_of(cfg);
+  if (range.begin < 0 || range.begin >= end || end > cfg.num_layers)
+    throw std::invalid_argument("DiT layer range [" + std::to_string(range.begin) + ", " + std::to_string(end) +
+                                ") is not a non-empty part of its " + std::to_string(cfg.num_layers) + " blocks");
+  auto in = [&](int64_t layer) { return layer >= range.begin && layer < end; };
+  if (const int64_t i = index_after(name, "blocks."); i >= 0) return in(i);
+  for (const char* prefix : {"audio_injector.injector.", "audio_injector.injector_adain_layers."}) {
+    const int64_t j = index_after(name, prefix);
+    if (j >= 0) return j < static_cast<int64_t>(cfg.audio_inject_layers.size()) && in(cfg.audio_inject_layers[j]);
+  }
+  if (name.rfind("head.", 0) == 0) return end == cfg.num_layers;
+  return range.begin == 0;  // the stem
 }
 
 }  // namespace la::models

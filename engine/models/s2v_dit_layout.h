@@ -51,4 +51,20 @@ struct S2vDitConfig {
 
 std::vector<TensorSpec> s2v_dit_tensor_specs(const S2vDitConfig& cfg);
 
+// A contiguous range of transformer blocks [begin, end): the part of the DiT
+// one pipeline stage holds (DESIGN §6, dit-split=layers). The stage with block
+// 0 also holds the stem (patch, pose, frame-pack, text, time embeddings and
+// the audio encoder), the stage with the last block the head, and every stage
+// the audio injectors that follow its blocks. end = -1 means num_layers.
+struct DitLayerRange {
+  int64_t begin = 0;
+  int64_t end = -1;
+  int64_t end_of(const S2vDitConfig& cfg) const { return end < 0 ? cfg.num_layers : end; }
+  bool whole(const S2vDitConfig& cfg) const { return begin == 0 && end_of(cfg) == cfg.num_layers; }
+};
+
+// Whether checkpoint tensor `name` belongs to the part `range` of the DiT.
+// Throws std::invalid_argument for a range outside the model.
+bool s2v_dit_tensor_in_range(const std::string& name, const S2vDitConfig& cfg, const DitLayerRange& range);
+
 }  // namespace la::models

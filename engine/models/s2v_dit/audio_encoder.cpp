@@ -44,6 +44,13 @@ CausalAudioEncoder CausalAudioEncoder::from_store(io::WeightStore& store, const 
   return e;
 }
 
+int64_t CausalAudioEncoder::bytes() const {
+  auto of = [](const at::Tensor& t) { return t.defined() ? static_cast<int64_t>(t.nbytes()) : int64_t{0}; };
+  int64_t n = of(layer_weights_) + of(padding_tokens_);
+  for (const nn::Conv* c : {&conv_local_, &conv_global_, &conv2_, &conv3_, &final_linear_}) n += of(c->weight) + of(c->bias);
+  return n;
+}
+
 at::Tensor CausalAudioEncoder::trunk(at::Tensor x) const {
   x = causal_conv1d(norm_silu_channels(x), conv2_, 2);
   x = causal_conv1d(norm_silu_channels(x), conv3_, 2);

@@ -30,6 +30,8 @@ class CausalAudioEncoder {
                                        const AudioEncoderConfig& config, at::Device device);
 
   const AudioEncoderConfig& config() const { return config_; }
+  // Bytes of the weights held.
+  int64_t bytes() const;
 
   // features [B, num_layers, audio_dim, T] -> (global [B,T',1,dim], local
   // [B,T',num_tokens+1,dim]) with T' = ceil(ceil(T/2)/2), float32.

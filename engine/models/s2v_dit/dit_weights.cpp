@@ -32,12 +32,8 @@ class Builder {
   at::ScalarType dtype_;
 };
 
-}  // namespace
-
-DitWeights make_dit_weights(const std::map<std::string, at::Tensor>& tensors, const S2vDitConfig& cfg,
-                            at::Device device, at::ScalarType dtype) {
-  const Builder b(tensors, device, dtype);
-  DitWeights w;
+// Patch, pose, frame-pack, text and time embeddings: held by the part with block 0.
+void add_stem(const Builder& b, DitWeights& w) {
   w.patch_embedding = b.linear("patch_embedding");
   w.cond_encoder = b.linear("cond_encoder");
   w.frame_post = b.linear("frame_packer.proj");
@@ -49,7 +45,23 @@ DitWeights make_dit_weights(const std::map<std::string, at::Tensor>& tensors, co
   w.time_out = b.linear("time_embedding.2", at::kFloat);
   w.time_projection = b.linear("time_projection.1", at::kFloat);
   w.cond_type_embedding = b.get("trainable_cond_mask.weight");
-  for (int64_t i = 0; i < cfg.num_layers; ++i) {
+}
+
+int64_t bytes_of(const at::Tensor& t) { return t.defined() ? static_cast<int64_t>(t.nbytes()) : 0; }
+int64_t bytes_of(const Linear& l) { return bytes_of(l.weight) + bytes_of(l.bias) + bytes_of(l.fp8.weight) + bytes_of(l.fp8.scale); }
+int64_t bytes_of(const AttentionWeights& a) {
+  return bytes_of(a.q) + bytes_of(a.k) + bytes_of(a.v) + bytes_of(a.o) + bytes_of(a.norm_q) + bytes_of(a.norm_k);
+}
+
+}  // namespace
+
+DitWeights make_dit_weights(const std::map<std::string, at::Tensor>& tensors, const S2vDitConfig& cfg,
+                            const DitLayerRange& range, at::Device device, at::ScalarType dtype) {
+  const Builder b(tensors, device, dtype);
+  const int64_t end = range.end_of(cfg);
+  DitWeights w;
+  if (range.begin == 0) add_stem(b, w);
+  for (int64_t i = range.begin; i < end; ++i) {
     const std::string p = "blocks." + std::to_string(i);
     BlockWeights blk;
     blk.modulation = b.get(p + ".modulation", at::kFloat);
@@ -62,13 +74,30 @@ DitWeights make_dit_weights(const std::map<std::string, at::Tensor>& tensors, co
     w.blocks.push_back(std::move(blk));
   }
   for (size_t j = 0; j < cfg.audio_inject_layers.size(); ++j) {
+    const int64_t layer = cfg.audio_inject_layers[j];
+    if (layer < range.begin || layer >= end) continue;
     const std::string n = std::to_string(j);
-    w.injectors.push_back({b.attention("audio_injector.injector." + n),
+    w.injectors.push_back({layer, b.attention("audio_injector.injector." + n),
                            b.linear("audio_injector.injector_adain_layers." + n + ".linear")});
   }
-  w.head_modulation = b.get("head.modulation", at::kFloat);
-  w.head = b.linear("head.head", at::kFloat);
+  if (end == cfg.num_layers) {
+    w.head_modulation = b.get("head.modulation", at::kFloat);
+    w.head = b.linear("head.head", at::kFloat);
+  }
   return w;
+}
+
+int64_t dit_weight_bytes(const DitWeights& w) {
+  int64_t n = 0;
+  for (const Linear* l : {&w.patch_embedding, &w.cond_encoder, &w.frame_post, &w.frame_2x, &w.frame_4x, &w.text_in,
+                          &w.text_out, &w.time_in, &w.time_out, &w.time_projection, &w.head})
+    n += bytes_of(*l);
+  n += bytes_of(w.cond_type_embedding) + bytes_of(w.head_modulation);
+  for (const auto& blk : w.blocks)
+    n += bytes_of(blk.modulation) + bytes_of(blk.self_attn) + bytes_of(blk.cross_attn) + bytes_of(blk.norm3_weight) +
+         bytes_of(blk.norm3_bias) + bytes_of(blk.ffn_in) + bytes_of(blk.ffn_out);
+  for (const auto& j : w.injectors) n += bytes_of(j.attn) + bytes_of(j.adain);
+  return n;
 }
 
 int64_t convert_to_fp8(DitWeights& w, const nn::Fp8Target& target) {

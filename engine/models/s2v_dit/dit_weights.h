@@ -34,10 +34,14 @@ struct BlockWeights {
 };
 
 struct AudioInjectorWeights {
+  int64_t after_layer = 0;  // absolute index of the block it follows
   AttentionWeights attn;  // audio_injector.injector.{j}
   Linear adain;           // audio_injector.injector_adain_layers.{j}.linear: dim -> 2*dim (shift, scale)
 };
 
+// The tensors of one part of the DiT (DitLayerRange): `blocks` holds the
+// range's blocks (index 0 = range.begin); the stem's members are undefined
+// without block 0, the head's without the last block.
 struct DitWeights {
   Linear patch_embedding, cond_encoder;  // Conv3d k = s = (1,2,2): weight [dim, 16, 1, 2, 2]
   Linear frame_post, frame_2x, frame_4x;  // frame_packer.proj / proj_2x / proj_4x
@@ -50,11 +54,15 @@ struct DitWeights {
   Linear head;                            // float32 [out_dim * 4, dim]
 };
 
-// Builds the weights from `tensors` (checkpoint key -> tensor, every key of
-// s2v_dit_tensor_specs(cfg) present with its shape; the caller checks that),
-// moved to `device` and `dtype` except the float32 islands noted above.
+// Builds the weights of `range` from `tensors` (checkpoint key -> tensor,
+// every key of s2v_dit_tensor_specs(cfg) in the range present with its shape;
+// the caller checks that), moved to `device` and `dtype` except the float32
+// islands noted above.
 DitWeights make_dit_weights(const std::map<std::string, at::Tensor>& tensors, const S2vDitConfig& cfg,
-                            at::Device device, at::ScalarType dtype);
+                            const DitLayerRange& range, at::Device device, at::ScalarType dtype);
+
+// Bytes of every tensor `w` holds (fp8 weights and their scales included).
+int64_t dit_weight_bytes(const DitWeights& w);
 
 // Quantises the linears the reference's --fp8 converts (every block's self
 // and cross q, k, v, o, ffn.0, ffn.2; every audio injector's q, k, v, o and

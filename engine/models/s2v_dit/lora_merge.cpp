@@ -35,7 +35,9 @@ double lora_alpha(const std::string& lora_path) {
   }
 }
 
-LoraMergeReport merge_lora(std::map<std::string, at::Tensor>& base, io::WeightStore& lora, double alpha) {
+LoraMergeReport merge_lora(std::map<std::string, at::Tensor>& base, io::WeightStore& lora, double alpha,
+                           const std::function<bool(const std::string&)>& elsewhere) {
+  auto held_elsewhere = [&](const std::string& name) { return elsewhere && !base.count(name) && elsewhere(name); };
   c10::InferenceMode inference;
   const std::string prefix = "base_model.model.";
   std::map<std::string, Adapter> adapters;
@@ -48,6 +50,7 @@ LoraMergeReport merge_lora(std::map<std::string, at::Tensor>& base, io::WeightSt
     const bool is_b = !is_a && (strip_suffix(module, ".lora_B.default.weight") || strip_suffix(module, ".lora_B.weight"));
     if (is_a) adapters[module].a = t, adapters[module].a_key = key;
     else if (is_b) adapters[module].b = t, adapters[module].b_key = key;
+    else if (held_elsewhere(name)) ++report.elsewhere;
     else {
       const auto it = base.find(name);
       if (it == base.end() || it->second.sizes() != t.sizes())
@@ -63,6 +66,10 @@ LoraMergeReport merge_lora(std::map<std::string, at::Tensor>& base, io::WeightSt
     const std::string& any_key = ad.a.defined() ? ad.a_key : ad.b_key;
     if (!ad.a.defined() || !ad.b.defined())
       throw io::CheckpointError(lora.file_of(any_key), any_key, "has no lora_" + std::string(ad.a.defined() ? "B" : "A") + " partner");
+    if (held_elsewhere(module + ".weight")) {
+      ++report.elsewhere;
+      continue;
+    }
     const auto it = base.find(module + ".weight");
     if (it == base.end()) throw io::CheckpointError(lora.file_of(any_key), any_key, "adapts " + module + ", which the DiT does not have");
     const at::Tensor& w = it->second;
@@ -80,7 +87,7 @@ LoraMergeReport merge_lora(std::map<std::string, at::Tensor>& base, io::WeightSt
     it->second = (w.to(at::kFloat) + delta).to(w.scalar_type());
     ++report.merged_modules;
   }
-  if (report.merged_modules == 0 && report.replaced_tensors == 0)
+  if (report.merged_modules == 0 && report.replaced_tensors == 0 && report.elsewhere == 0)
     throw io::CheckpointError(lora.keys().empty() ? "(empty)" : lora.file_of(lora.keys().front()), "holds no LoRA tensor");
   return report;
 }

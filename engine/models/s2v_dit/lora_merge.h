@@ -6,6 +6,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -16,6 +17,7 @@ namespace la::models {
 struct LoraMergeReport {
   int64_t merged_modules = 0;  // linears that received a delta
   int64_t replaced_tensors = 0;  // non-LoRA tensors of the file that overwrote base weights
+  int64_t elsewhere = 0;  // LoRA entries for tensors another part of the DiT holds
   int64_t rank = 0;
   double scale = 0;  // alpha / rank
 };
@@ -28,7 +30,10 @@ double lora_alpha(const std::string& lora_path);
 // replaced, never written through, so mapped checkpoint files stay intact).
 // Key spellings accepted: "[base_model.model.]<module>.lora_{A,B}[.default].weight".
 // Other keys of the file overwrite the base tensor of the same name and shape,
-// as the reference's load_lora_weight_only=False does. Throws io::CheckpointError.
-LoraMergeReport merge_lora(std::map<std::string, at::Tensor>& base, io::WeightStore& lora, double alpha);
+// as the reference's load_lora_weight_only=False does. When `base` is a part
+// of the DiT (a pipeline stage), `elsewhere` names the tensors the other parts
+// hold: entries for them are skipped, not errors. Throws io::CheckpointError.
+LoraMergeReport merge_lora(std::map<std::string, at::Tensor>& base, io::WeightStore& lora, double alpha,
+                           const std::function<bool(const std::string&)>& elsewhere = {});
 
 }  // namespace la::models

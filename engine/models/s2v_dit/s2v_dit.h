@@ -35,7 +35,33 @@ struct S2vDitOptions {
   // fp8 (e4m3) weights and activations for the large linears, as the
   // reference's --fp8 (engine/nn/fp8_linear.h); the LoRA is merged first.
   bool fp8 = false;
+  // The part of the DiT to hold (a pipeline stage, DESIGN §6): its blocks,
+  // plus the stem with block 0 and the head with the last block.
+  DitLayerRange layers;
 };
+
+// What a step hands from one part of the DiT to the next (layer-split
+// pipelines): the token activations and what every block and the head read.
+struct StepActivations {
+  at::Tensor hidden;        // [frames, frame_tokens, dim], compute dtype
+  at::Tensor e0, e;         // time conditioning for the blocks and the head (float32)
+  RopeTable sink_rope;      // the rolling sink's table for this block
+  int64_t frames = 0, grid_h = 0, grid_w = 0;
+  int64_t current_start = 0;
+};
+
+// What the sink prefill hands from one part to the next.
+struct SinkActivations {
+  at::Tensor hidden;  // [1, sink tokens, dim]
+  at::Tensor e0;      // time conditioning at t = 0
+  RopeTable rope;
+  std::vector<RopeGroup> groups;
+};
+
+// Copies to `device` (a no-op on the same device).
+StepActivations to_device(const StepActivations& a, at::Device device);
+SinkActivations to_device(const SinkActivations& a, at::Device device);
+BlockConditioning to_device(const BlockConditioning& c, at::Device device);
 
 class S2vDit {
  public:
@@ -59,6 +85,15 @@ class S2vDit {
   int64_t frame_tokens(int64_t latent_h, int64_t latent_w) const;
   // Linears running in fp8 (0 without options.fp8).
   int64_t fp8_layers() const { return fp8_layers_; }
+  // The blocks this part holds, [layer_begin, layer_end), and whether it
+  // holds the stem (block 0) and the head (the last block).
+  int64_t layer_begin() const { return options_.layers.begin; }
+  int64_t layer_end() const { return options_.layers.end_of(cfg_); }
+  bool has_stem() const { return layer_begin() == 0; }
+  bool has_head() const { return layer_end() == cfg_.num_layers; }
+  bool whole() const { return has_stem() && has_head(); }
+  // Bytes of the weights held (audio encoder included).
+  int64_t weight_bytes() const;
 
   // umT5 states [L <= text_len, text_dim] -> per-layer cross-attention K/V.
   PromptCache encode_prompt(const at::Tensor& context) const;
@@ -77,6 +112,7 @@ class S2vDit {
   BlockConditioning condition_block(const at::Tensor& audio, const at::Tensor& pose, int64_t first_frame,
                                     int64_t latent_h, int64_t latent_w, int64_t frames = 3) const;
 
+  // A KV ring for this part's blocks.
   StepKvCache make_kv_cache(int64_t capacity_tokens) const;
 
   // One denoising step of one block (reference _forward_inference): noisy
@@ -88,7 +124,25 @@ class S2vDit {
                      const CondCache& sink, const PromptCache& prompt, int64_t current_start, int rd,
                      DitTrace* trace = nullptr) const;
 
+  // The same computations in pieces, for a part of the DiT (a pipeline
+  // stage): the stem's functions need has_stem(), step_output has_head();
+  // caches and prompt hold this part's blocks only. encode_prompt is
+  // prompt_layers(embed_prompt(c)); prefill_sink and forward are the three
+  // pieces in a row, so a chain of parts computes exactly what one whole
+  // model does.
+  at::Tensor embed_prompt(const at::Tensor& context) const;  // -> [text_len, dim]
+  PromptCache prompt_layers(const at::Tensor& text) const;
+  SinkActivations sink_input(const at::Tensor& ref_latent, const at::Tensor& motion_latents) const;
+  void prefill_layers(SinkActivations& a, const PromptCache& prompt, CondCache& sink, DitTrace* trace = nullptr) const;
+  StepActivations step_input(const at::Tensor& x, float t, const BlockConditioning& block, const CondCache& sink,
+                             int64_t current_start, int rd) const;
+  void step_layers(StepActivations& a, const BlockConditioning& block, StepKvCache& kv, const CondCache& sink,
+                   const PromptCache& prompt, DitTrace* trace = nullptr) const;
+  at::Tensor step_output(const StepActivations& a) const;  // -> velocity [out_dim, F, h, w]
+
  private:
+  void require_stem(const char* what) const;
+  void require_head(const char* what) const;
   S2vDit(S2vDitConfig cfg, at::Device device, at::ScalarType dtype, S2vDitOptions options)
       : cfg_(std::move(cfg)), device_(device), dtype_(dtype), options_(options) {}
   at::Tensor frame_pack(const at::Tensor& motion_latents) const;
