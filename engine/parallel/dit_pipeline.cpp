@@ -1,0 +1,355 @@
+#include "engine/parallel/dit_pipeline.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/InferenceMode.h>
+#include <future>
+#include <stdexcept>
+
+#include "engine/io/tensor_view.h"
+#include "engine/parallel/dit_stage.h"
+
+namespace la::parallel {
+namespace {
+
+// As GenerationSession: splitmix64 for the rolling-sink offsets, U{4..30}.
+uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+constexpr int kMinRd = 4, kMaxRd = 30;
+
+std::string range_text(int64_t begin, int64_t end) {
+  return "blocks " + std::to_string(begin) + ".." + std::to_string(end - 1);
+}
+
+}  // namespace
+
+DitPipeline::DitPipeline(std::vector<std::shared_ptr<const models::S2vDit>> parts, std::vector<StageAssignment> stages,
+                         int64_t latent_h, int64_t latent_w, session::SessionOptions options)
+    : h_(latent_h), w_(latent_w), depth_(static_cast<int64_t>(parts.size())), options_(options) {
+  if (parts.empty() || parts.size() != stages.size())
+    throw std::invalid_argument("a DiT pipeline needs one DiT part per stage: got " + std::to_string(parts.size()) +
+                                " parts for " + std::to_string(stages.size()) + " stages");
+  for (const auto& p : parts)
+    if (!p) throw std::invalid_argument("a DiT pipeline stage has no DiT part");
+  stem_ = parts.front();
+  const models::S2vDitConfig& cfg = stem_->config();
+  if (h_ < 2 || w_ < 2 || h_ % 2 || w_ % 2)
+    throw std::invalid_argument("latent size " + std::to_string(h_) + "x" + std::to_string(w_) +
+                                " is not divisible by the DiT's 2x2 patch (output size must be a multiple of 16)");
+  if (options_.blocks_per_clip < 1 || options_.frames_per_block < 1)
+    throw std::invalid_argument("blocks_per_clip and frames_per_block must be >= 1");
+  if (options_.first_frame < 0 || options_.first_frame % options_.frames_per_block)
+    throw std::invalid_argument("first_frame must be a non-negative multiple of frames_per_block");
+  if (options_.fixed_rd && (*options_.fixed_rd < 0 || *options_.fixed_rd > kMaxRd))
+    throw std::invalid_argument("fixed rd must be in 0..30");
+  schedule_ = sampler::flow_match_schedule(options_.steps);
+
+  // Every stage must hold what its assignment says, and the chains (stages
+  // from block 0 to the head, consecutive) must cover every step exactly once.
+  for (size_t d = 0; d < parts.size(); ++d) {
+    const auto& p = *parts[d];
+    const auto& a = stages[d];
+    if (p.config().dim != cfg.dim || p.config().num_layers != cfg.num_layers || p.dtype() != stem_->dtype())
+      throw std::invalid_argument("stage " + std::to_string(d) + "'s DiT part is not of the same model as stage 0's");
+    if (p.layer_begin() != a.layers.begin || p.layer_end() != a.layers.end_of(cfg))
+      throw std::invalid_argument("stage " + std::to_string(d) + " holds " + range_text(p.layer_begin(), p.layer_end()) +
+                                  ", its assignment says " + range_text(a.layers.begin, a.layers.end_of(cfg)));
+  }
+  step_heads_.assign(options_.steps, -1);
+  for (size_t d = 0; d < parts.size();) {
+    if (!parts[d]->has_stem())
+      throw std::invalid_argument("stage " + std::to_string(d) + " starts a chain but does not hold block 0");
+    size_t e = d;
+    while (!parts[e]->has_head()) {
+      if (e + 1 == parts.size() || parts[e + 1]->layer_begin() != parts[e]->layer_end() ||
+          stages[e + 1].first_step != stages[d].first_step || stages[e + 1].end_step != stages[d].end_step)
+        throw std::invalid_argument("stage " + std::to_string(e) + " (" +
+                                    range_text(parts[e]->layer_begin(), parts[e]->layer_end()) +
+                                    ") is not followed by the next blocks for the same steps");
+      ++e;
+    }
+    if (stages[d].first_step < 0 || stages[d].end_step > options_.steps || stages[d].first_step >= stages[d].end_step)
+      throw std::invalid_argument("stage " + std::to_string(d) + " runs steps outside 0.." +
+                                  std::to_string(options_.steps - 1));
+    for (int k = stages[d].first_step; k < stages[d].end_step; ++k) {
+      if (step_heads_[k] >= 0) throw std::invalid_argument("step " + std::to_string(k) + " is run by two chains");
+      step_heads_[k] = static_cast<int>(d);
+    }
+    chain_heads_.push_back(static_cast<int>(d));
+    d = e + 1;
+  }
+  for (int k = 0; k < options_.steps; ++k)
+    if (step_heads_[k] < 0) throw std::invalid_argument("no stage runs step " + std::to_string(k));
+
+  const int64_t capacity = options_.frames_per_block * stem_->frame_tokens(h_, w_) * options_.blocks_per_clip;
+  for (size_t d = 0; d < parts.size(); ++d)
+    stages_.push_back(std::make_unique<DitStage>(*this, static_cast<int>(d), parts[d], stages[d], capacity));
+  for (size_t d = 0; d < stages_.size(); ++d)
+    stages_[d]->start(parts[d]->has_head() ? nullptr : stages_[d + 1].get());
+  rng_state_ = options_.seed;
+}
+
+DitPipeline::~DitPipeline() {
+  ++epoch_;  // what is queued is dropped, not computed
+  for (auto& s : stages_) s->stop();
+}
+
+DitStage& DitPipeline::head_for_step(int step) const { return *stages_[step_heads_[step]]; }
+
+void DitPipeline::set_prompt(const at::Tensor& text_states) {
+  const auto& cfg = stem_->config();
+  if (!text_states.defined() || text_states.dim() != 2 || text_states.size(1) != cfg.text_dim ||
+      text_states.size(0) < 1 || text_states.size(0) > cfg.text_len)
+    throw std::invalid_argument("prompt states must be [1.." + std::to_string(cfg.text_len) + ", " +
+                                std::to_string(cfg.text_dim) + "], got " +
+                                (text_states.defined() ? io::shape_string(text_states.sizes()) : "nothing"));
+  pending_text_ = text_states;
+}
+
+void DitPipeline::set_reference(const at::Tensor& ref_latent, const at::Tensor& motion_latents) {
+  const int64_t c = stem_->config().in_dim;
+  auto ok = [&](const at::Tensor& t, bool one_frame) {
+    return t.defined() && t.dim() == 4 && t.size(0) == c && (!one_frame || t.size(1) == 1) && t.size(1) >= 1 &&
+           t.size(2) == h_ && t.size(3) == w_;
+  };
+  if (!ok(ref_latent, true) || !ok(motion_latents, false))
+    throw std::invalid_argument("reference latent must be [" + std::to_string(c) + ", 1, " + std::to_string(h_) +
+                                ", " + std::to_string(w_) + "] and motion latents [" + std::to_string(c) + ", F, " +
+                                std::to_string(h_) + ", " + std::to_string(w_) + "]");
+  pending_ref_ = ref_latent;
+  pending_motion_ = motion_latents;
+}
+
+void DitPipeline::rethrow_failure() {
+  std::lock_guard<std::mutex> g(m_);
+  if (failure_) std::rethrow_exception(failure_);
+}
+
+void DitPipeline::failed(std::exception_ptr error) {
+  {
+    std::lock_guard<std::mutex> g(m_);
+    if (!failure_) failure_ = error;
+  }
+  cv_.notify_all();
+}
+
+void DitPipeline::finished(int64_t epoch, int64_t block, at::Tensor latents, std::shared_ptr<c10::Event> ready) {
+  {
+    std::lock_guard<std::mutex> g(m_);
+    if (epoch != epoch_.load()) return;
+    // GenerationSession keeps block 0's first clean frame for the sink refresh.
+    if (block == 0 && options_.refresh_sink_after_first_clip) first_block_frame_ = latents.narrow(1, 0, 1).clone();
+    ++generated_;
+    done_.push_back({block, std::move(latents), std::move(ready)});
+  }
+  cv_.notify_all();
+}
+
+void DitPipeline::wait_for_first_block() {
+  std::unique_lock<std::mutex> g(m_);
+  cv_.wait(g, [&] { return failure_ || first_block_frame_.defined(); });
+  if (failure_) std::rethrow_exception(failure_);
+}
+
+void DitPipeline::new_context(const at::Tensor& text, const at::Tensor& sink_ref) {
+  auto context = std::make_shared<StreamContext>(stages_.size());
+  for (int head : chain_heads_) {
+    SetupItem s;
+    s.epoch = epoch_.load();
+    s.context = context;
+    s.previous = context_;
+    s.text = text;
+    s.ref = sink_ref;
+    s.motion = motion_latents_;
+    stages_[head]->push(std::move(s));
+  }
+  context_ = std::move(context);
+  sink_ref_ = sink_ref;
+}
+
+int DitPipeline::next_rd() {
+  if (rd_source_) return rd_source_();
+  if (options_.fixed_rd) return *options_.fixed_rd;
+  return kMinRd + static_cast<int>(splitmix64(rng_state_) % (kMaxRd - kMinRd + 1));
+}
+
+at::Tensor DitPipeline::clip_noise(int64_t clip) const {
+  const int64_t frames = options_.frames_per_block * options_.blocks_per_clip;
+  at::Tensor noise;
+  if (noise_source_) {
+    noise = noise_source_(clip);
+  } else {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(options_.seed + static_cast<uint64_t>(clip));
+    noise = at::randn({stem_->config().out_dim, frames, h_, w_}, gen, at::TensorOptions().dtype(at::kFloat));
+  }
+  if (noise.dim() != 4 || noise.size(0) != stem_->config().out_dim || noise.size(1) != frames || noise.size(2) != h_ ||
+      noise.size(3) != w_)
+    throw std::invalid_argument("clip noise has shape " + io::shape_string(noise.sizes()));
+  return noise.to(stem_->device(), stem_->dtype());
+}
+
+void DitPipeline::submit(const at::Tensor& audio, const at::Tensor& pose) {
+  const auto& cfg = stem_->config();
+  const int64_t f = options_.frames_per_block;
+  // What condition_block would refuse on a stage thread, refused here, so a
+  // bad block is the caller's error and the pipeline stays usable.
+  if (!audio.defined() || audio.dim() != 3 || audio.size(0) != models::kAudioHiddenStates ||
+      audio.size(1) != cfg.audio_dim || audio.size(2) != 4 * f)
+    throw std::invalid_argument("audio block must be [" + std::to_string(models::kAudioHiddenStates) + ", " +
+                                std::to_string(cfg.audio_dim) + ", " + std::to_string(4 * f) +
+                                "] (hidden states, wav2vec2 width, video frames), got " +
+                                (audio.defined() ? io::shape_string(audio.sizes()) : std::string("nothing")));
+  if (pose.defined() && (pose.dim() != 4 || pose.size(0) != cfg.cond_dim || pose.size(1) != f ||
+                         pose.size(2) != h_ || pose.size(3) != w_))
+    throw std::invalid_argument("pose latents must be [" + std::to_string(cfg.cond_dim) + ", " + std::to_string(f) +
+                                ", " + std::to_string(h_) + ", " + std::to_string(w_) + "], got " +
+                                io::shape_string(pose.sizes()));
+  if (!(has_prompt_ || pending_text_.defined()) || !(ref_latent_.defined() || pending_ref_.defined()))
+    throw std::logic_error("generation needs a prompt and a reference image before the first block");
+  rethrow_failure();
+  {
+    std::unique_lock<std::mutex> g(m_);
+    cv_.wait(g, [&] { return failure_ || submitted_ - generated_ < depth_; });
+    if (failure_) std::rethrow_exception(failure_);
+  }
+  c10::InferenceMode guard;
+  const int64_t b = block_;
+  // The changes GenerationSession makes between block b-1 and block b, in its order.
+  bool refresh = options_.refresh_sink_after_first_clip && b == options_.blocks_per_clip && !refresh_cancelled_;
+  at::Tensor text;
+  bool changed = false;
+  if (pending_text_.defined()) {
+    text = pending_text_;
+    pending_text_.reset();
+    has_prompt_ = true;
+    changed = true;
+  }
+  if (pending_ref_.defined()) {
+    ref_latent_ = pending_ref_;
+    motion_latents_ = pending_motion_;
+    pending_ref_.reset();
+    pending_motion_.reset();
+    sink_ref_ = ref_latent_;
+    // Inside the first clip a new image cancels the refresh due at its end;
+    // at its end it replaces the refreshed sink.
+    if (b >= 1 && b < options_.blocks_per_clip) refresh_cancelled_ = true;
+    refresh = false;
+    changed = true;
+  }
+  if (refresh) {
+    wait_for_first_block();
+    std::lock_guard<std::mutex> g(m_);
+    sink_ref_ = first_block_frame_;
+    changed = true;
+  }
+  if (changed) new_context(text, sink_ref_);
+
+  const int64_t clip = b / options_.blocks_per_clip, in_clip = b % options_.blocks_per_clip;
+  if (clip != noise_clip_) {
+    noise_ = clip_noise(clip);
+    noise_clip_ = clip;
+  }
+  auto work = std::make_shared<BlockWork>();
+  work->epoch = epoch_.load();
+  work->block = b;
+  work->context = context_;
+  work->audio = audio;
+  work->pose = pose;
+  work->first_frame = options_.first_frame + b * f;
+  work->current_start = work->first_frame * stem_->frame_tokens(h_, w_);
+  work->latent_h = h_;
+  work->latent_w = w_;
+  work->frames = f;
+  for (int k = 0; k < options_.steps; ++k) work->rd.push_back(next_rd());
+  {
+    std::lock_guard<std::mutex> g(m_);
+    ++submitted_;
+  }
+  head_for_step(0).push(StepItem{work, 0, noise_.narrow(1, in_clip * f, f), false, {}, {}, nullptr});
+  ++block_;
+}
+
+int64_t DitPipeline::pending() const {
+  std::lock_guard<std::mutex> g(m_);
+  return submitted_ - taken_;
+}
+
+at::Tensor DitPipeline::take() {
+  std::unique_lock<std::mutex> g(m_);
+  if (submitted_ == taken_) throw std::logic_error("DitPipeline::take with no block in flight");
+  cv_.wait(g, [&] { return failure_ || !done_.empty(); });
+  if (done_.empty()) std::rethrow_exception(failure_);
+  Finished f = std::move(done_.front());
+  done_.pop_front();
+  ++taken_;
+  g.unlock();
+  if (f.ready) f.ready->synchronize();  // the last stage's stream has written them
+  return f.latents;
+}
+
+at::Tensor DitPipeline::try_take() {
+  {
+    std::lock_guard<std::mutex> g(m_);
+    if (failure_ && done_.empty()) std::rethrow_exception(failure_);
+    if (done_.empty()) return {};
+  }
+  return take();
+}
+
+void DitPipeline::reset() {
+  {
+    std::lock_guard<std::mutex> g(m_);
+    ++epoch_;
+    submitted_ = generated_ = taken_ = 0;
+    done_.clear();
+    first_block_frame_.reset();
+  }
+  // Past every stage's fence nothing of the old epoch runs any more, and the rings are zero.
+  std::vector<std::future<void>> fences;
+  for (auto& s : stages_) {
+    auto passed = std::make_shared<std::promise<void>>();
+    fences.push_back(passed->get_future());
+    s->push(FenceItem{true, passed});
+  }
+  for (auto& f : fences) f.get();
+  block_ = 0;
+  noise_clip_ = -1;
+  noise_.reset();
+  rng_state_ = options_.seed;
+  refresh_cancelled_ = false;
+  // The new stream's sink starts from the image again (not from a refreshed frame).
+  if (sink_ref_.defined() && !sink_ref_.is_same(ref_latent_) && has_prompt_) new_context({}, ref_latent_);
+}
+
+std::vector<int64_t> DitPipeline::cache_bytes() {
+  std::vector<std::future<void>> fences;
+  for (auto& s : stages_) {
+    auto passed = std::make_shared<std::promise<void>>();
+    fences.push_back(passed->get_future());
+    s->push(FenceItem{false, passed});
+  }
+  for (auto& f : fences) f.get();
+  std::vector<int64_t> bytes;
+  for (size_t d = 0; d < stages_.size(); ++d) {
+    int64_t n = stages_[d]->kv_bytes();
+    if (context_) {
+      for (const auto* ts : {&context_->sink[d].k, &context_->sink[d].v})
+        for (const auto& t : *ts) n += static_cast<int64_t>(t.nbytes());
+      for (const auto& l : context_->prompt[d].layers) n += static_cast<int64_t>(l.k.nbytes() + l.v.nbytes());
+    }
+    bytes.push_back(n);
+  }
+  return bytes;
+}
+
+std::vector<DitPipeline::StageStats> DitPipeline::stage_stats() const {
+  std::vector<StageStats> out;
+  for (const auto& s : stages_) out.push_back({s->busy_seconds(), s->items()});
+  return out;
+}
+
+}  // namespace la::parallel

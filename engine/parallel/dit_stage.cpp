@@ -1,0 +1,158 @@
+#include "engine/parallel/dit_stage.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+
+#include "engine/parallel/dit_pipeline.h"
+#include "engine/sampler/flow_match.h"
+
+namespace la::parallel {
+namespace {
+
+at::Tensor to_here(const at::Tensor& t, at::Device device) { return t.defined() ? t.to(device) : t; }
+
+std::vector<at::Tensor> tensors_of(const models::StepActivations& a) {
+  return {a.hidden, a.e0, a.e, a.sink_rope.cos, a.sink_rope.sin};
+}
+std::vector<at::Tensor> tensors_of(const models::BlockConditioning& c) {
+  return {c.audio_global, c.audio_local, c.pose, c.rope.cos, c.rope.sin};
+}
+
+}  // namespace
+
+DitStage::DitStage(DitPipeline& pipeline, int index, std::shared_ptr<const models::S2vDit> part,
+                   StageAssignment assignment, int64_t kv_capacity)
+    : pipeline_(pipeline),
+      index_(index),
+      part_(std::move(part)),
+      assignment_(assignment),
+      stream_(part_->device()),
+      intra_op_threads_(at::get_num_threads()) {
+  for (int k = assignment_.first_step; k < assignment_.end_step; ++k) kv_.push_back(part_->make_kv_cache(kv_capacity));
+}
+
+DitStage::~DitStage() { stop(); }
+
+void DitStage::start(DitStage* next_in_chain) {
+  next_ = next_in_chain;
+  thread_ = std::thread([this] { run(); });
+}
+
+void DitStage::stop() {
+  queue_.close();
+  if (thread_.joinable()) thread_.join();
+}
+
+void DitStage::clear_kv() {
+  for (auto& kv : kv_) {
+    for (auto& t : kv.k) t.zero_();
+    for (auto& t : kv.v) t.zero_();
+  }
+}
+
+int64_t DitStage::kv_bytes() const {
+  int64_t n = 0;
+  for (const auto& kv : kv_)
+    for (const auto* ts : {&kv.k, &kv.v})
+      for (const auto& t : *ts) n += static_cast<int64_t>(t.nbytes());
+  return n;
+}
+
+void DitStage::run() {
+  // The caller's intra-op thread count, not the OpenMP default of a new
+  // thread: CPU reductions split by thread count, and the pipeline must be
+  // bit-identical to the single-device session.
+  at::set_num_threads(intra_op_threads_);
+  c10::InferenceMode inference;
+  const auto device_guard = stream_.enter();
+  while (auto item = queue_.pop()) {
+    if (auto* fence = std::get_if<FenceItem>(&*item)) {
+      try {
+        if (fence->clear_kv) clear_kv();
+        fence->passed->set_value();
+      } catch (...) {
+        fence->passed->set_exception(std::current_exception());
+      }
+      continue;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      if (auto* step = std::get_if<StepItem>(&*item)) {
+        if (step->work->epoch != pipeline_.epoch_.load()) continue;  // dropped by reset()
+        run_step(*step);
+      } else {
+        run_setup(std::get<SetupItem>(*item));  // never dropped: the next epoch may use its version
+      }
+    } catch (...) {
+      pipeline_.failed(std::current_exception());
+    }
+    busy_s_ = busy_s_.load() + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ++items_;
+  }
+}
+
+void DitStage::run_step(StepItem& item) {
+  BlockWork& work = *item.work;
+  const at::Device device = part_->device();
+  const int k = item.step;
+  const models::CondCache& sink = work.context->sink[index_];
+  const models::PromptCache& prompt = work.context->prompt[index_];
+  std::vector<at::Tensor> handed = tensors_of(item.activations);
+  handed.push_back(item.x);
+  stream_.wait(item.ready, handed);
+
+  models::StepActivations a;
+  models::BlockConditioning condition;
+  if (!item.mid_chain) {
+    // The first stage of a chain: the block's conditioning (once per block,
+    // by the stage running step 0) and the step's input embedding.
+    if (k == 0) work.condition = part_->condition_block(work.audio, work.pose, work.first_frame, work.latent_h,
+                                                       work.latent_w, work.frames);
+    condition = models::to_device(work.condition, device);
+    a = part_->step_input(to_here(item.x, device), pipeline_.schedule_.timesteps[k], condition, sink,
+                          work.current_start, work.rd[k]);
+  } else {
+    stream_.wait(nullptr, tensors_of(item.condition));
+    condition = models::to_device(item.condition, device);
+    a = models::to_device(item.activations, device);
+  }
+  part_->step_layers(a, condition, kv_[k - assignment_.first_step], sink, prompt);
+
+  if (!part_->has_head()) {
+    StepItem next{item.work, k, item.x, true, std::move(a), std::move(condition), stream_.record()};
+    next_->push(std::move(next));
+    return;
+  }
+  const at::Tensor v = part_->step_output(a);
+  const at::Tensor x = sampler::euler_step(to_here(item.x, device), v, pipeline_.schedule_.sigmas[k],
+                                           pipeline_.schedule_.sigmas[k + 1]);
+  if (k + 1 < static_cast<int>(pipeline_.schedule_.timesteps.size())) {
+    pipeline_.head_for_step(k + 1).push(StepItem{item.work, k + 1, x, false, {}, {}, stream_.record()});
+  } else {
+    pipeline_.finished(work.epoch, work.block, x, stream_.record());
+  }
+}
+
+void DitStage::run_setup(SetupItem& item) {
+  const at::Device device = part_->device();
+  StreamContext& ctx = *item.context;
+  stream_.wait(item.ready, {item.embedded_text, item.activations.hidden});
+  if (!item.mid_chain) {
+    if (item.text.defined()) item.embedded_text = part_->embed_prompt(item.text);
+    item.activations = part_->sink_input(item.ref, item.motion);
+  } else {
+    item.embedded_text = to_here(item.embedded_text, device);
+    item.activations = models::to_device(item.activations, device);
+  }
+  ctx.prompt[index_] = item.embedded_text.defined() ? part_->prompt_layers(item.embedded_text)
+                                                    : item.previous->prompt[index_];
+  part_->prefill_layers(item.activations, ctx.prompt[index_], ctx.sink[index_]);
+  if (next_) {
+    item.mid_chain = true;
+    item.ready = stream_.record();
+    next_->push(std::move(item));
+  }
+}
+
+}  // namespace la::parallel

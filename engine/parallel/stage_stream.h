@@ -1,0 +1,43 @@
+// A pipeline stage's place on its device: on a device with streams (CUDA)
+// each stage thread issues its work on a stream of its own, and a tensor
+// handed to another stage is made safe there with an event (the consumer's
+// stream waits for the producer's work, without synchronising the device)
+// and by telling the caching allocator the consumer's stream uses its memory.
+// On the CPU all of this is nothing: work is done when the call returns.
+// Backend-neutral (c10's virtual guard), so the engine needs no CUDA headers.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/DeviceGuard.h>
+#include <c10/core/Event.h>
+#include <c10/core/Stream.h>
+#include <c10/core/StreamGuard.h>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace la::parallel {
+
+class StageStream {
+ public:
+  explicit StageStream(at::Device device);
+  // On the stage's thread, before any work: makes its device and stream current
+  // for as long as the returned guard lives.
+  struct Guard {
+    std::optional<c10::DeviceGuard> device;
+    std::optional<c10::StreamGuard> stream;
+  };
+  std::unique_ptr<Guard> enter() const;
+  // After producing `handed` on this stage: an event its consumer waits on
+  // (null on the CPU).
+  std::shared_ptr<c10::Event> record() const;
+  // Before using `handed` (made by another stage) on this stage.
+  void wait(const std::shared_ptr<c10::Event>& ready, const std::vector<at::Tensor>& handed) const;
+  at::Device device() const { return device_; }
+
+ private:
+  at::Device device_;
+  std::optional<c10::Stream> stream_;  // none on the CPU
+};
+
+}  // namespace la::parallel

@@ -1,0 +1,265 @@
+// DitPipeline against GenerationSession on the CPU (fp32): every split and
+// stage count gives bit-identical latents over several clips, with prompt and
+// image changes at every block position of a clip, resets with blocks in
+// flight, and the sink refresh; bad layouts fail with what would fit.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <map>
+#include <string>
+
+#include "engine/models/s2v_dit/s2v_dit.h"
+#include "engine/parallel/dit_pipeline.h"
+#include "engine/parallel/partition.h"
+#include "engine/session/generation_session.h"
+#include "tools/mkcheckpoint/random_weights.h"
+
+using namespace la;
+
+namespace {
+
+constexpr int64_t kH = 8, kW = 12;  // latent size: 64x96 pixels
+
+// The tiny scale's widths with five blocks, so four stages can split them.
+models::S2vDitConfig five_block_config() {
+  models::S2vDitConfig c;
+  c.dim = 64;
+  c.ffn_dim = 128;
+  c.num_heads = 4;
+  c.num_layers = 5;
+  c.audio_inject_layers = {0, 2, 4};
+  c.freq_dim = 32;
+  c.text_dim = 32;
+  c.text_len = 32;
+  c.audio_dim = 32;
+  return c;
+}
+
+const std::map<std::string, at::Tensor>& weights() {
+  static const auto* w = [] {
+    auto* m = new std::map<std::string, at::Tensor>();
+    for (const auto& spec : models::s2v_dit_tensor_specs(five_block_config()))
+      (*m)[spec.name] = tools::random_tensor(spec, 11, at::kFloat);
+    return m;
+  }();
+  return *w;
+}
+
+std::shared_ptr<const models::S2vDit> part(const models::DitLayerRange& range) {
+  models::S2vDitOptions o;
+  o.layers = range;
+  return models::S2vDit::from_tensors(weights(), five_block_config(), at::kCPU, at::kFloat, o, "random");
+}
+
+at::Tensor input(std::vector<int64_t> shape, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  return at::randn(shape, gen, at::TensorOptions().dtype(at::kFloat));
+}
+at::Tensor prompt(uint64_t seed) { return input({5, 32}, seed); }
+at::Tensor ref(uint64_t seed) { return input({16, 1, kH, kW}, seed); }
+at::Tensor motion(uint64_t seed) { return input({16, 19, kH, kW}, seed + 1); }
+at::Tensor audio(int64_t n) { return input({25, 32, 12}, 1000 + n); }
+
+// A stream as its driver sees it: blocks, prompt and image changes, flushes.
+struct Event {
+  enum Kind { kBlock, kPrompt, kImage, kReset } kind;
+  uint64_t seed = 0;
+};
+using Script = std::vector<Event>;
+
+Script stream_with_changes_at(int64_t position, int64_t blocks) {
+  Script s{{Event::kPrompt, 1}, {Event::kImage, 2}};
+  for (int64_t b = 0; b < blocks; ++b) {
+    // One change of each kind at `position` (within a clip), and both at block 9.
+    if (b == position) s.push_back({Event::kPrompt, 30 + static_cast<uint64_t>(b)});
+    if (b == position + 4) s.push_back({Event::kImage, 40 + static_cast<uint64_t>(b)});
+    if (b == 9) {
+      s.push_back({Event::kPrompt, 50});
+      s.push_back({Event::kImage, 51});
+    }
+    s.push_back({Event::kBlock});
+  }
+  return s;
+}
+
+// Single device: every block's latents.
+std::vector<at::Tensor> run_session(const Script& script, session::SessionOptions o) {
+  session::GenerationSession s(part({}), kH, kW, o);
+  std::vector<at::Tensor> out;
+  int64_t n = 0;
+  for (const Event& e : script) {
+    switch (e.kind) {
+      case Event::kBlock: out.push_back(s.next_block(audio(n++))); break;
+      case Event::kPrompt: s.set_prompt(prompt(e.seed)); break;
+      case Event::kImage: s.set_reference(ref(e.seed), motion(e.seed)); break;
+      case Event::kReset: s.reset(); break;
+    }
+  }
+  return out;
+}
+
+// The pipeline: blocks are submitted as soon as there is room, taken when it
+// is full or at the end; a reset drops the blocks in flight (nullopt in the
+// result where the session's block was dropped).
+std::vector<std::optional<at::Tensor>> run_pipeline(const Script& script, parallel::DitSplit split, int64_t stages,
+                                                    session::SessionOptions o) {
+  const auto assignment = parallel::assign_stages(split, stages, five_block_config().num_layers, o.steps);
+  std::vector<std::shared_ptr<const models::S2vDit>> parts;
+  for (const auto& a : assignment) parts.push_back(part(a.layers));
+  parallel::DitPipeline p(parts, assignment, kH, kW, o);
+  std::vector<std::optional<at::Tensor>> out;
+  size_t first_pending = 0;
+  int64_t n = 0;
+  auto take_one = [&] { out[first_pending++] = p.take(); };
+  for (const Event& e : script) {
+    switch (e.kind) {
+      case Event::kBlock:
+        if (p.pending() == p.depth()) take_one();
+        out.emplace_back();
+        p.submit(audio(n++));
+        break;
+      case Event::kPrompt: p.set_prompt(prompt(e.seed)); break;
+      case Event::kImage: p.set_reference(ref(e.seed), motion(e.seed)); break;
+      case Event::kReset:
+        p.reset();
+        first_pending = out.size();
+        break;
+    }
+  }
+  while (p.pending() > 0) take_one();
+  return out;
+}
+
+void expect_identical(const std::vector<at::Tensor>& want, const std::vector<std::optional<at::Tensor>>& got,
+                      const std::string& what) {
+  ASSERT_EQ(want.size(), got.size()) << what;
+  int64_t compared = 0;
+  for (size_t b = 0; b < want.size(); ++b) {
+    if (!got[b]) continue;
+    ++compared;
+    ASSERT_TRUE(at::equal(want[b], *got[b])) << what << ": block " << b << " differs, max |diff| "
+                                             << (want[b] - *got[b]).abs().max().item<float>();
+  }
+  EXPECT_GT(compared, 0) << what;
+}
+
+struct Layout {
+  parallel::DitSplit split;
+  int64_t stages;
+};
+const Layout kLayouts[] = {{parallel::DitSplit::kSteps, 2},
+                           {parallel::DitSplit::kSteps, 4},
+                           {parallel::DitSplit::kLayers, 2},
+                           {parallel::DitSplit::kLayers, 4},
+                           {parallel::DitSplit::kSteps, 3},
+                           {parallel::DitSplit::kLayers, 3}};
+
+std::string name(const Layout& l) {
+  return std::string(parallel::dit_split_name(l.split)) + " x" + std::to_string(l.stages);
+}
+
+}  // namespace
+
+TEST(DitPipeline, ThreeClipsBitIdenticalToOneDeviceForEverySplit) {
+  session::SessionOptions o;
+  o.seed = 5;
+  const Script script = stream_with_changes_at(-10, 13);  // no changes but block 9's: the sink refresh after clip 0
+  const auto want = run_session(script, o);
+  for (const Layout& l : kLayouts) expect_identical(want, run_pipeline(script, l.split, l.stages, o), name(l));
+}
+
+TEST(DitPipeline, PromptAndImageChangesAtEveryBlockPositionBitIdentical) {
+  session::SessionOptions o;
+  o.seed = 9;
+  for (int64_t position = 0; position <= 4; ++position) {
+    const Script script = stream_with_changes_at(position, 10);
+    const auto want = run_session(script, o);
+    for (const Layout& l : {kLayouts[1], kLayouts[3]})
+      expect_identical(want, run_pipeline(script, l.split, l.stages, o),
+                       name(l) + ", changes at block " + std::to_string(position));
+  }
+}
+
+TEST(DitPipeline, ResetWithBlocksInFlightBitIdentical) {
+  session::SessionOptions o;
+  o.seed = 3;
+  // A flush after 6 blocks (mid-clip, refresh done), new blocks; another
+  // flush right after an image change inside the first clip; a prompt
+  // pending across a flush.
+  Script s{{Event::kPrompt, 1}, {Event::kImage, 2}};
+  for (int i = 0; i < 6; ++i) s.push_back({Event::kBlock});
+  s.push_back({Event::kReset});
+  for (int i = 0; i < 2; ++i) s.push_back({Event::kBlock});
+  s.push_back({Event::kImage, 7});
+  s.push_back({Event::kBlock});
+  s.push_back({Event::kPrompt, 8});
+  s.push_back({Event::kReset});
+  for (int i = 0; i < 6; ++i) s.push_back({Event::kBlock});
+  const auto want = run_session(s, o);
+  for (const Layout& l : kLayouts) expect_identical(want, run_pipeline(s, l.split, l.stages, o), name(l));
+}
+
+TEST(DitPipeline, StagesHoldTheirShareOfWeightsAndCaches) {
+  const auto whole = part({});
+  const auto layout = parallel::assign_stages(parallel::DitSplit::kLayers, 4, 5, 4);
+  int64_t sum = 0;
+  for (const auto& a : layout) sum += part(a.layers)->weight_bytes();
+  EXPECT_EQ(sum, whole->weight_bytes()) << "the stem, blocks, injectors and head are held exactly once";
+  EXPECT_EQ(layout[0].layers.end - layout[0].layers.begin, 2);  // 5 blocks over 4: the first gets the extra one
+
+  session::SessionOptions o;
+  session::GenerationSession s(whole, kH, kW, o);
+  s.set_prompt(prompt(1));
+  s.set_reference(ref(2), motion(2));
+  s.prepare();
+  std::vector<std::shared_ptr<const models::S2vDit>> parts;
+  for (const auto& a : layout) parts.push_back(part(a.layers));
+  parallel::DitPipeline p(parts, layout, kH, kW, o);
+  p.set_prompt(prompt(1));
+  p.set_reference(ref(2), motion(2));
+  p.submit(audio(0));
+  p.take();
+  int64_t cached = 0;
+  for (int64_t b : p.cache_bytes()) cached += b;
+  const int64_t prompt_kv = 5 * 2 * 32 * 64 * 4;  // layers x (K, V) x text_len x dim x fp32
+  EXPECT_EQ(cached, s.cache_bytes() + prompt_kv);
+  const auto stats = p.stage_stats();
+  for (const auto& st : stats) EXPECT_GT(st.items, 0);
+}
+
+TEST(DitPipeline, LayoutsThatCannotRunSayWhy) {
+  auto error = [](auto f) {
+    try {
+      f();
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_NE(error([] { parallel::assign_stages(parallel::DitSplit::kSteps, 5, 40, 4); }).find("at most 4"),
+            std::string::npos);
+  EXPECT_NE(error([] { parallel::assign_stages(parallel::DitSplit::kLayers, 6, 5, 4); }).find("at most 5"),
+            std::string::npos);
+  EXPECT_NE(error([] { parallel::parse_dit_split("rows"); }).find("'rows'"), std::string::npos);
+  // Parts that do not match their assignment.
+  const auto layout = parallel::assign_stages(parallel::DitSplit::kLayers, 2, 5, 4);
+  EXPECT_NE(error([&] {
+              parallel::DitPipeline p({part({}), part({3, 5})}, layout, kH, kW, {});
+            }).find("its assignment says blocks 0..2"),
+            std::string::npos);
+  EXPECT_NE(error([&] { parallel::DitPipeline p({part(layout[0].layers)}, layout, kH, kW, {}); }).find("one DiT part per stage"),
+            std::string::npos);
+}
+
+TEST(DitPipeline, BadBlockIsTheCallersErrorAndThePipelineGoesOn) {
+  const auto layout = parallel::assign_stages(parallel::DitSplit::kLayers, 2, 5, 4);
+  parallel::DitPipeline p({part(layout[0].layers), part(layout[1].layers)}, layout, kH, kW, {});
+  EXPECT_THROW(p.submit(audio(0)), std::logic_error);  // no prompt, no image
+  p.set_prompt(prompt(1));
+  p.set_reference(ref(2), motion(2));
+  EXPECT_THROW(p.submit(at::zeros({25, 32, 11})), std::invalid_argument);
+  EXPECT_THROW(p.take(), std::logic_error);  // nothing in flight
+  p.submit(audio(0));
+  EXPECT_EQ(p.take().sizes(), (std::vector<int64_t>{16, 3, kH, kW}));
+}
