@@ -10,11 +10,14 @@
 namespace la::elements {
 
 AvatarGenerator::AvatarGenerator(GeneratorModels models, video::Size output, session::SessionOptions options)
-    : models_(std::move(models)),
-      output_(output),
-      session_(models_.dit, output.height / 8, output.width / 8, options) {
+    : models_(std::move(models)), output_(output) {
   if (output.height % 16 || output.width % 16)
     throw std::invalid_argument("output size must be a multiple of 16 (VAE stride 8 x DiT patch 2)");
+  if (models_.dit_parts.size() > 1)
+    pipeline_ = std::make_unique<parallel::DitPipeline>(models_.dit_parts, models_.dit_stages, output.height / 8,
+                                                        output.width / 8, options);
+  else
+    session_ = std::make_unique<session::GenerationSession>(models_.dit, output.height / 8, output.width / 8, options);
 }
 
 void AvatarGenerator::set_prompt(const std::string& prompt) {
@@ -23,7 +26,9 @@ void AvatarGenerator::set_prompt(const std::string& prompt) {
     // Offloaded: this is the only reference, dropped when the prompt is encoded.
     const std::shared_ptr<const models::Umt5Encoder> t5 = offloaded ? models_.load_t5() : models_.t5;
     if (!t5) throw std::logic_error("AvatarGenerator has no umT5 encoder");
-    session_.set_prompt(session::encode_prompt_states(*t5, *models_.tokenizer, prompt));
+    const at::Tensor states = session::encode_prompt_states(*t5, *models_.tokenizer, prompt);
+    if (pipeline_) pipeline_->set_prompt(states);
+    else session_->set_prompt(states);
   }
   // The encoder's weights went back to LibTorch's caching allocator, which
   // would keep them reserved: hand them to the device.
@@ -33,12 +38,39 @@ void AvatarGenerator::set_prompt(const std::string& prompt) {
 void AvatarGenerator::set_image(const at::Tensor& rgb) {
   const at::Tensor image = video::prepare_reference_image(rgb, output_);
   const auto latents = session::encode_reference(*models_.vae, image);
-  session_.set_reference(latents.ref, latents.motion);
+  if (pipeline_) pipeline_->set_reference(latents.ref, latents.motion);
+  else session_->set_reference(latents.ref, latents.motion);
+}
+
+void AvatarGenerator::submit(const at::Tensor& features) {
+  if (pipeline_) pipeline_->submit(features);
+  else ready_.push_back(session_->next_block(features));
+  ++blocks_;
+}
+
+at::Tensor AvatarGenerator::take() {
+  // On the DiT's (last stage's) device; the element decides whether they go to the host.
+  if (pipeline_) return pipeline_->take().contiguous();
+  if (ready_.empty()) throw std::logic_error("AvatarGenerator::take with no block submitted");
+  at::Tensor x = std::move(ready_.front());
+  ready_.pop_front();
+  return x.contiguous();
+}
+
+int64_t AvatarGenerator::pending() const {
+  return pipeline_ ? pipeline_->pending() : static_cast<int64_t>(ready_.size());
 }
 
 at::Tensor AvatarGenerator::next_block(const at::Tensor& features) {
-  // On the DiT's device; the element decides whether they go to the host.
-  return session_.next_block(features).contiguous();
+  submit(features);
+  return take();
+}
+
+void AvatarGenerator::reset() {
+  if (pipeline_) pipeline_->reset();
+  else session_->reset();
+  ready_.clear();
+  blocks_ = 0;
 }
 
 }  // namespace la::elements

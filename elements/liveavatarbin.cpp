@@ -54,6 +54,8 @@ const std::vector<Proxy>& proxies() {
       {"fp8", {"gen"}, "fp8"},
       {"offload", {"gen"}, "offload"},
       {"skip-late", {"gen"}, "skip-late"},
+      {"dit-devices", {"gen"}, "dit-devices"},
+      {"dit-split", {"gen"}, "dit-split"},
       {"cuda-device-id", {"gen", "features", "decode"}, "cuda-device-id"},
       {"mode", {"features"}, "mode"},
       {"context", {"features"}, "context"},

@@ -18,6 +18,7 @@
 
 #include <ATen/ATen.h>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -25,9 +26,13 @@
 #include <string>
 
 #include "elements/avatar_generator.h"
+#include "engine/io/json_config.h"
+#include "engine/parallel/memory_plan.h"
+#include "engine/runtime/cuda_runtime_info.h"
 #include "engine/nn/fp8_linear.h"
 #include "engine/runtime/cuda_runtime_info.h"
 #include "gst/device.h"
+#include "gst/dit_devices.h"
 #include "gst/element_registration.h"
 #include "gst/image_file.h"
 #include "gst/media_types.h"
@@ -65,6 +70,8 @@ enum {
   PROP_FP8,
   PROP_OFFLOAD,
   PROP_SKIP_LATE,
+  PROP_DIT_DEVICES,
+  PROP_DIT_SPLIT,
 };
 
 struct Settings {
@@ -75,6 +82,14 @@ struct Settings {
   bool fp8 = false;
   bool offload = false;
   bool skip_late = true;
+  std::string dit_devices;  // "" = cuda-device-id alone
+  la::parallel::DitSplit dit_split = la::parallel::DitSplit::kAuto;
+};
+
+// A block submitted to a multi-device generator and not yet pushed.
+struct InFlight {
+  GstClockTime pts, duration;
+  bool discont;
 };
 
 struct State {
@@ -100,6 +115,7 @@ struct State {
   bool tensor_memory_out = false;  // negotiated memory:LiveAvatarTensor: latents stay on the device
   bool discont = true;
   uint64_t blocks_out = 0;
+  std::deque<InFlight> in_flight;  // in submission order
   // Measured processing time per block: the LATENCY answer, and the warning
   // when a live pipeline cannot keep up.
   la::gst::BlockLatency latency;
@@ -165,6 +181,106 @@ bool check_files(GstLaGen* self, const Settings& s) {
   return true;
 }
 
+// The output size for the image and size= (the image decides the aspect).
+bool output_size(GstLaGen* self, const Settings& s, const at::Tensor& rgb, la::video::Size* out) {
+  try {
+    *out = la::video::output_size_for_area(rgb.size(0), rgb.size(1), la::video::parse_area(s.size));
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("size '%s': %s", s.size.c_str(), e.what()), (nullptr));
+    return false;
+  }
+  return true;
+}
+
+// dit-devices with several entries: plans the layout (dit-split, auto
+// resolved by the planner), refuses one that does not fit with what would,
+// and loads each stage's part of the DiT on its device. Posts the plan as an
+// element message "liveavatargen-plan".
+bool load_dit_stages(GstLaGen* self, const Settings& s, const std::vector<int>& ids, at::ScalarType dtype,
+                     const la::models::Umt5Config& t5, la::elements::GeneratorModels& m) {
+  State* st = self->st;
+  const fs::path dir(s.checkpoint_dir);
+  la::parallel::PlanRequest req;
+  la::video::Size out{};
+  try {
+    req.cfg = la::models::S2vDitConfig::from_json(la::io::JsonConfig::load((dir / "config.json").string()));
+    // The encoders as loaded (device 0 holds them), not the release's.
+    req.t5 = t5;
+    req.vae = m.vae->config();
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, READ, ("cannot read the DiT config: %s", e.what()), (nullptr));
+    return false;
+  }
+  if (!output_size(self, s, st->image_rgb, &out)) return false;
+  req.width = out.width;
+  req.height = out.height;
+  req.steps = s.steps;
+  req.split = s.dit_split;
+  req.fp8 = s.fp8;
+  req.offload = s.offload;
+  req.dtype = dtype;
+  req.cpu = ids.front() < 0;
+  // LA_DEVICE_MEMORY_GIB: the memory each device may use, when less than all
+  // of it is ours (other processes on the GPU; tests).
+  const char* limit = std::getenv("LA_DEVICE_MEMORY_GIB");
+  for (int id : ids)
+    req.device_gib.push_back(limit && *limit ? std::atof(limit)
+                                             : static_cast<double>(id < 0 ? la::gst::host_memory_bytes()
+                                                                          : la::runtime::device_total_memory(id)) /
+                                                   (1024.0 * 1024.0 * 1024.0));
+  la::parallel::MemoryPlan plan;
+  try {
+    plan = la::parallel::plan_memory(req);
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("cannot plan dit-devices=%s: %s", s.dit_devices.c_str(), e.what()),
+                      (nullptr));
+    return false;
+  }
+  const std::string table = la::parallel::format_plan(plan);
+  GST_INFO_OBJECT(self, "plan for dit-devices=%s:\n%s", s.dit_devices.c_str(), table.c_str());
+  gst_element_post_message(
+      GST_ELEMENT(self),
+      gst_message_new_element(GST_OBJECT(self),
+                              gst_structure_new("liveavatargen-plan", "split", G_TYPE_STRING,
+                                                la::parallel::dit_split_name(plan.split), "fits", G_TYPE_BOOLEAN,
+                                                plan.fits, "table", G_TYPE_STRING, table.c_str(), nullptr)));
+  if (!plan.fits) {
+    const std::string why = plan.error.empty() ? table.substr(table.rfind('\n', table.size() - 2) + 1) : plan.error;
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                      ("dit-devices=%s, dit-split=%s does not fit: %s", s.dit_devices.c_str(),
+                       la::parallel::dit_split_name(s.dit_split), why.c_str()),
+                      ("%s\n%s", la::parallel::plan_suggestion(plan).c_str(), table.c_str()));
+    return false;
+  }
+  std::string what = "the DiT";
+  try {
+    m.dit_stages = la::parallel::assign_stages(plan.split, static_cast<int64_t>(ids.size()), req.cfg.num_layers,
+                                               s.steps);
+    for (size_t d = 0; d < ids.size(); ++d) {
+      const c10::Device device = la::gst::resolve_device(ids[d]);
+      la::models::S2vDitOptions options;
+      options.fp8 = s.fp8;
+      options.layers = m.dit_stages[d].layers;
+      const int64_t begin = options.layers.begin, end = options.layers.end_of(req.cfg);
+      what = "the DiT's blocks " + std::to_string(begin) + ".." + std::to_string(end - 1) + " for " + device.str();
+      // Stages on one device holding the same blocks share them (steps split: whole replicas).
+      m.dit_parts.push_back(la::gst::shared_model<la::models::S2vDit>(
+          dir.string(), device, dtype,
+          "lora=" + s.lora + (s.fp8 ? ";fp8" : "") + ";layers=" + std::to_string(begin) + "-" + std::to_string(end),
+          [&] { return la::models::S2vDit::load(dir.string(), s.lora, device, dtype, options); }));
+    }
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, READ, ("cannot load %s from '%s': %s", what.c_str(), s.checkpoint_dir.c_str(),
+                                             e.what()),
+                      ("checkpoint-dir must be the Wan2.2-S2V-14B directory; lora the liveavatar.safetensors"));
+    return false;
+  }
+  m.dit = m.dit_parts.front();
+  GST_INFO_OBJECT(self, "DiT over %zu devices (%s split), %s", ids.size(), la::parallel::dit_split_name(plan.split),
+                  table.substr(table.rfind('\n', table.size() - 2) + 1).c_str());
+  return true;
+}
+
 bool load(GstLaGen* self) {
   State* st = self->st;
   Settings s;
@@ -180,7 +296,16 @@ bool load(GstLaGen* self) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", e.what()), (nullptr));
     return false;
   }
-  if (!st->stage.open(GST_ELEMENT(self), s.cuda_device_id)) return false;
+  std::vector<int> dit_ids;
+  try {
+    dit_ids = la::gst::parse_dit_devices(s.dit_devices);
+  } catch (const std::exception& e) {
+    GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("%s", e.what()),
+                      ("dit-devices lists the DiT's devices: CUDA ordinals or cpu, comma-separated"));
+    return false;
+  }
+  // The first DiT device is the element's: the encoders and the stage's stream.
+  if (!st->stage.open(GST_ELEMENT(self), dit_ids.empty() ? s.cuda_device_id : dit_ids.front())) return false;
   st->device = st->stage.device();
   // fp8 on a device without fp8 matmul fails here, before 30 GB are loaded
   // (the weight shapes are checked again when they are quantised).
@@ -213,9 +338,11 @@ bool load(GstLaGen* self) {
     la::elements::GeneratorModels m;
     la::models::S2vDitOptions options;
     options.fp8 = s.fp8;
-    m.dit = la::gst::shared_model<la::models::S2vDit>(
-        dir.string(), device, dtype, "lora=" + s.lora + (s.fp8 ? ";fp8" : ""),
-        [&] { return la::models::S2vDit::load(dir.string(), s.lora, device, dtype, options); });
+    if (dit_ids.size() <= 1) {  // several devices: after the encoders, which the plan counts
+      m.dit = la::gst::shared_model<la::models::S2vDit>(
+          dir.string(), device, dtype, "lora=" + s.lora + (s.fp8 ? ";fp8" : ""),
+          [&] { return la::models::S2vDit::load(dir.string(), s.lora, device, dtype, options); });
+    }
     what = "the VAE";
     const std::string vae = (dir / "Wan2.1_VAE.pth").string();
     m.vae = la::gst::shared_model<la::models::WanVae>(vae, device, dtype, "",
@@ -229,6 +356,10 @@ bool load(GstLaGen* self) {
     // Loaded now either way, so a bad file fails NULL->READY; offload drops it
     // again and reloads it for each prompt.
     m.t5 = m.load_t5();
+    if (dit_ids.size() > 1 && !load_dit_stages(self, s, dit_ids, dtype, m.t5->config(), m)) {
+      st->stage.close();
+      return false;
+    }
     if (s.offload) {
       m.t5.reset();
       la::runtime::release_cached_device_memory(device);  // its memory to the device, not LibTorch's cache
@@ -308,6 +439,9 @@ bool start(GstLaGen* self) {
   }
   st->blocks_out = 0;
   st->discont = true;
+  st->in_flight.clear();
+  // Several devices: a block comes out when depth - 1 more have gone in.
+  st->latency.set_buffering(static_cast<GstClockTime>(st->generator->depth() - 1) * kBlockDuration);
   return true;
 }
 
@@ -417,6 +551,8 @@ void post_block_progress(GstLaGen* self, GstClockTime pts, double seconds) {
   la::gst::post_progress(GST_ELEMENT(self), GST_CAT_DEFAULT, p);
 }
 
+GstFlowReturn drain(GstLaGen* self);
+
 // skip-late: a live block that would reach the sinks after its time is not
 // generated; a GAP event takes its place (lavaedecode repeats its last frame
 // for it) and the session goes on from the last block it generated. Takes the
@@ -438,9 +574,50 @@ bool skip_late_block(GstLaGen* self, GstBuffer* buffer) {
                          "blocks show the last frame (skip-late=false generates every block and lets the video fall "
                          "behind instead)",
                          GST_TIME_ARGS(pts), static_cast<double>(st->late.last_lateness()) / GST_SECOND));
+  drain(self);  // the blocks before it go first
   post_block_progress(self, pts, 0);
   gst_pad_push_event(self->srcpad, gst_event_new_gap(pts, duration));
   return true;
+}
+
+// Takes the oldest block from the generator (waiting for it) and pushes it.
+// `since`: when this thread started working for it (its processing time).
+GstFlowReturn push_oldest(GstLaGen* self, std::chrono::steady_clock::time_point since) {
+  State* st = self->st;
+  at::Tensor latents;
+  try {
+    latents = st->generator->take();
+  } catch (const std::exception& e) {
+    st->in_flight.clear();
+    GST_ELEMENT_ERROR(self, STREAM, FAILED, ("generation failed: %s", e.what()), (nullptr));
+    return GST_FLOW_ERROR;
+  }
+  const InFlight block = st->in_flight.front();
+  st->in_flight.pop_front();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+  // Tensor memory: the block stays on the DiT's device (zero-copy on a GPU).
+  // System memory: it comes to the host.
+  GstBuffer* out = la::gst::buffer_new_from_tensor(st->tensor_memory_out ? latents : latents.cpu());
+  GST_BUFFER_PTS(out) = block.pts;
+  GST_BUFFER_DURATION(out) = block.duration;
+  GST_BUFFER_OFFSET(out) = st->blocks_out;
+  GST_BUFFER_OFFSET_END(out) = st->blocks_out + 1;
+  if (st->discont || block.discont) GST_BUFFER_FLAG_SET(out, GST_BUFFER_FLAG_DISCONT);
+  st->discont = false;
+  ++st->blocks_out;
+  note_block_time(self, seconds, block.duration);
+  post_block_progress(self, block.pts, seconds);
+  return gst_pad_push(self->srcpad, out);
+}
+
+// Pushes every block still in the generator, before a serialized event
+// (EOS, GAP, SEGMENT, ...) that must follow them.
+GstFlowReturn drain(GstLaGen* self) {
+  State* st = self->st;
+  GstFlowReturn ret = GST_FLOW_OK;
+  while (ret == GST_FLOW_OK && st->generator && st->generator->pending() > 0)
+    ret = push_oldest(self, std::chrono::steady_clock::now());
+  return ret;
 }
 
 GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
@@ -458,7 +635,7 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   }
   if (skip_late_block(self, buffer)) return GST_FLOW_OK;
   const auto t0 = std::chrono::steady_clock::now();
-  at::Tensor features, latents;
+  at::Tensor features;
   try {
     features = la::gst::buffer_to_tensor(buffer, st->features.sizes(), at::kFloat);
   } catch (const std::exception& e) {
@@ -468,36 +645,28 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   }
   // Past the buffer check, anything thrown is the generator's own failure,
   // not the input's (an std::invalid_argument included).
+  st->in_flight.push_back({GST_BUFFER_PTS(buffer),
+                           GST_BUFFER_DURATION_IS_VALID(buffer) ? GST_BUFFER_DURATION(buffer) : kBlockDuration,
+                           GST_BUFFER_IS_DISCONT(buffer)});
+  gst_buffer_unref(buffer);
   try {
-    latents = st->generator->next_block(features);
+    st->generator->submit(features);
   } catch (const std::exception& e) {
-    gst_buffer_unref(buffer);
+    st->in_flight.pop_back();
     GST_ELEMENT_ERROR(self, STREAM, FAILED, ("generation failed: %s", e.what()), (nullptr));
     return GST_FLOW_ERROR;
   }
   features.reset();  // lets go of the input buffer's mapping
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  // Tensor memory: the block stays on the DiT's device (zero-copy on a GPU).
-  // System memory: it comes to the host.
-  GstBuffer* out = la::gst::buffer_new_from_tensor(st->tensor_memory_out ? latents : latents.cpu());
-  GST_BUFFER_PTS(out) = GST_BUFFER_PTS(buffer);
-  GST_BUFFER_DURATION(out) = GST_BUFFER_DURATION_IS_VALID(buffer) ? GST_BUFFER_DURATION(buffer) : kBlockDuration;
-  GST_BUFFER_OFFSET(out) = st->blocks_out;
-  GST_BUFFER_OFFSET_END(out) = st->blocks_out + 1;
-  if (st->discont || GST_BUFFER_IS_DISCONT(buffer)) GST_BUFFER_FLAG_SET(out, GST_BUFFER_FLAG_DISCONT);
-  st->discont = false;
-  const GstClockTime pts = GST_BUFFER_PTS(buffer);
-  const GstClockTime duration = GST_BUFFER_DURATION(out);
-  gst_buffer_unref(buffer);
-  ++st->blocks_out;
-  note_block_time(self, seconds, duration);
-
-  post_block_progress(self, pts, seconds);
-  return gst_pad_push(self->srcpad, out);
+  // One device: the block is done. Several: the oldest comes out once the
+  // pipeline is full, so its stages keep computing while this thread waits.
+  GstFlowReturn ret = GST_FLOW_OK;
+  while (ret == GST_FLOW_OK && st->generator->pending() >= st->generator->depth()) ret = push_oldest(self, t0);
+  return ret;
 }
 
 void new_stream(State* st) {
-  if (st->generator && st->blocks_out > 0) st->generator->reset();
+  if (st->generator && (st->blocks_out > 0 || st->generator->pending() > 0)) st->generator->reset();
+  st->in_flight.clear();
   st->blocks_out = 0;
   st->discont = true;
   st->latency.restart();
@@ -516,6 +685,7 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
       return ok;
     }
     case GST_EVENT_SEGMENT:  // after data: another stream
+      drain(self);  // the old stream's last blocks
       gst_event_copy_segment(event, &self->st->segment);
       new_stream(self->st);
       return gst_pad_event_default(pad, parent, event);
@@ -524,6 +694,8 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
       new_stream(self->st);
       return gst_pad_event_default(pad, parent, event);
     default:
+      // EOS, GAP and the other serialized events follow the blocks before them.
+      if (GST_EVENT_IS_SERIALIZED(event) && GST_EVENT_TYPE(event) != GST_EVENT_FLUSH_STOP) drain(self);
       return gst_pad_event_default(pad, parent, event);
   }
 }
@@ -626,6 +798,8 @@ static void gst_la_gen_set_property(GObject* object, guint id, const GValue* val
     case PROP_FP8: s.fp8 = g_value_get_boolean(value); break;
     case PROP_OFFLOAD: s.offload = g_value_get_boolean(value); break;
     case PROP_SKIP_LATE: s.skip_late = g_value_get_boolean(value); break;
+    case PROP_DIT_DEVICES: s.dit_devices = str(); break;
+    case PROP_DIT_SPLIT: s.dit_split = static_cast<la::parallel::DitSplit>(g_value_get_enum(value)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
 }
@@ -649,6 +823,8 @@ static void gst_la_gen_get_property(GObject* object, guint id, GValue* value, GP
     case PROP_FP8: g_value_set_boolean(value, s.fp8); break;
     case PROP_OFFLOAD: g_value_set_boolean(value, s.offload); break;
     case PROP_SKIP_LATE: g_value_set_boolean(value, s.skip_late); break;
+    case PROP_DIT_DEVICES: set_str(s.dit_devices); break;
+    case PROP_DIT_SPLIT: g_value_set_enum(value, static_cast<gint>(s.dit_split)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
 }
@@ -727,6 +903,21 @@ static void gst_la_gen_class_init(GstLaGenClass* klass) {
                        "NULL->READY change",
                        -1, 1023, -1, rw));
 
+  g_object_class_install_property(
+      gobject_class, PROP_DIT_DEVICES,
+      g_param_spec_string("dit-devices", "DiT devices",
+                          "The DiT's devices for one stream, comma-separated CUDA ordinals or cpu (e.g. 0,1,2,3; "
+                          "cpu,cpu for tests); the first also runs the text and image encoders. Empty: "
+                          "cuda-device-id alone. A layout that does not fit fails NULL->READY with what would "
+                          "(docs/several-devices.md)",
+                          "", rw));
+  g_object_class_install_property(
+      gobject_class, PROP_DIT_SPLIT,
+      g_param_spec_enum("dit-split", "DiT split",
+                        "How dit-devices share the DiT: steps (each holds the whole DiT and runs a share of the "
+                        "denoising steps), layers (each holds a share of the blocks for every step: 1/N of the "
+                        "weights and caches), auto (steps when a whole DiT and its caches fit every device)",
+                        GST_TYPE_LA_DIT_SPLIT, static_cast<gint>(la::parallel::DitSplit::kAuto), rw));
   g_object_class_install_property(
       gobject_class, PROP_FP8,
       g_param_spec_boolean("fp8", "fp8 linears",

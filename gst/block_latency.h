@@ -31,6 +31,9 @@ namespace la::gst {
 class BlockLatency {
  public:
   explicit BlockLatency(GstClockTime buffering = 0) : buffering_(buffering) {}
+  // What the element holds before work on a block starts (e.g. the blocks a
+  // multi-device pipeline keeps in flight); set before streaming.
+  void set_buffering(GstClockTime buffering) { buffering_ = buffering; }
 
   // A block of `media` duration took `seconds` of wall time. True when the
   // latency to report grew (post a LATENCY message).
@@ -63,7 +66,7 @@ class BlockLatency {
   GstClockTime processing() const { return processing_.load(); }
 
  private:
-  GstClockTime buffering_;
+  std::atomic<GstClockTime> buffering_;
   std::atomic<GstClockTime> processing_{0};
   std::atomic<double> rtf_{0};
   std::atomic<bool> live_{false};

@@ -30,6 +30,15 @@ ComputeCapability compute_capability(int index) {
   return cc;
 }
 
+int64_t device_total_memory(int index) {
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, index) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return static_cast<int64_t>(prop.totalGlobalMem);
+}
+
 void release_cached_device_memory(c10::Device device) {
   if (device.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <c10/core/Device.h>
+#include <cstdint>
 #include <string>
 
 namespace la::runtime {
@@ -23,6 +24,10 @@ struct ComputeCapability {
 };
 // The compute capability of CUDA device `index` (cudaDevAttrComputeCapability*).
 ComputeCapability compute_capability(int index);
+
+// Total memory of CUDA device `index` (cudaDeviceProp::totalGlobalMem), or 0
+// when it cannot be asked. For the memory planner.
+int64_t device_total_memory(int index);
 
 // Hands LibTorch's cached but unused device memory (the caching allocator's
 // free blocks) back to the driver, so other processes and the memory planner

@@ -32,14 +32,18 @@ struct Options {
   uint64_t seed = 42;
   std::string dtype;  // empty: f32 for tiny, bf16 for full
   int shards = 4;
+  int dit_layers = 0;  // 0: the scale's
 };
 
 void usage(FILE* f) {
   std::fprintf(f,
       "usage: la-mkcheckpoint --out DIR [--scale tiny|full] [--seed N] [--dtype f32|bf16|f16] [--shards N]\n"
+      "                       [--dit-layers N]\n"
       "Writes DIR/Wan2.2-S2V-14B/ and DIR/LiveAvatar/ in the layout of the real release with\n"
       "seeded random weights. tiny (default) runs on a CPU in seconds; full has the real 14B\n"
-      "shapes (about 50 GB in bf16) for benchmarks. The umT5 file is always bf16, as its name says.\n");
+      "shapes (about 50 GB in bf16) for benchmarks. The umT5 file is always bf16, as its name says.\n"
+      "--dit-layers N gives the DiT N transformer blocks (audio injectors after every 3rd and the\n"
+      "last), e.g. to split a tiny DiT over more devices or to benchmark a few full-width blocks.\n");
 }
 
 Options parse(int argc, char** argv) {
@@ -52,11 +56,13 @@ Options parse(int argc, char** argv) {
     else if (a == "--seed") o.seed = std::stoull(args.value());
     else if (a == "--dtype") o.dtype = args.value();
     else if (a == "--shards") o.shards = std::stoi(args.value());
+    else if (a == "--dit-layers") o.dit_layers = std::stoi(args.value());
     else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
     else args.unknown();
   }
   if (o.out.empty()) throw std::invalid_argument("--out is required");
   if (o.shards < 1 || o.shards > 99) throw std::invalid_argument("--shards must be 1..99");
+  if (o.dit_layers < 0 || o.dit_layers > 1000) throw std::invalid_argument("--dit-layers must be 1..1000");
   if (o.dtype.empty()) o.dtype = o.scale == "full" ? "bf16" : "f32";
   return o;
 }
@@ -130,7 +136,13 @@ void write_wav2vec2(const fs::path& dir, const la::tools::Scale& sc, const Optio
 }
 
 void run(const Options& o) {
-  const auto sc = la::tools::scale_by_name(o.scale);
+  auto sc = la::tools::scale_by_name(o.scale);
+  if (o.dit_layers > 0) {
+    sc.dit.num_layers = o.dit_layers;
+    sc.dit.audio_inject_layers.clear();
+    for (int i = 0; i < o.dit_layers; i += 3) sc.dit.audio_inject_layers.push_back(i);
+    if (sc.dit.audio_inject_layers.back() != o.dit_layers - 1) sc.dit.audio_inject_layers.push_back(o.dit_layers - 1);
+  }
   const auto dtype = dtype_by_name(o.dtype);
   const fs::path base = fs::path(o.out) / "Wan2.2-S2V-14B";
   const fs::path lora_dir = fs::path(o.out) / "LiveAvatar";

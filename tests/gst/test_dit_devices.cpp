@@ -1,0 +1,251 @@
+// liveavatargen with its DiT over several devices (dit-devices, dit-split;
+// DESIGN §6), on the CPU: the latents of cpu,cpu and cpu,cpu,cpu,cpu with
+// both splits are bit-identical to one device over several clips, with a
+// prompt and an image change mid-stream, a flush with blocks in flight and
+// EOS with blocks in flight; liveavatarbin's frames likewise; layouts that
+// cannot run fail NULL->READY saying what would.
+#include <gtest/gtest.h>
+
+#include <gst/app/gstappsink.h>
+
+#include <ATen/ATen.h>
+#include <cstdlib>
+#include <cstring>
+
+#include "tests/common/tiny_checkpoint.h"
+#include "tests/gst/gst_test_util.h"
+
+using namespace la;
+using la::test::expect_contains;
+using la::test::Harnessed;
+
+namespace {
+
+constexpr GstClockTime kBlockNs = 480 * GST_MSECOND;
+constexpr const char* kFeaturesCaps =
+    "application/x-liveavatar-features, layers=(int)25, channels=(int)32, frames=(int)12, dtype=(string)float32";
+
+const test::TempDir& scratch() {
+  static test::TempDir* dir = new test::TempDir;
+  return *dir;
+}
+
+// The tiny checkpoint with five DiT blocks, so that four stages can split them.
+const std::filesystem::path& five_block_checkpoint() {
+  static const std::filesystem::path dir = [] {
+    const auto d = scratch().path() / "five";
+    const int rc = test::make_tiny_checkpoint(d, 42, "--dit-layers 5");
+    if (rc != 0) ADD_FAILURE() << "la-mkcheckpoint --dit-layers 5 failed (" << rc << ")";
+    return d;
+  }();
+  return dir;
+}
+
+std::string write_png(const std::string& path, const char* pattern) {
+  test::ensure_gst();
+  GstElement* e = gst_parse_launch(("videotestsrc num-buffers=1 pattern=" + std::string(pattern) +
+                                    " ! video/x-raw,width=96,height=96 ! pngenc ! filesink location=" + path)
+                                       .c_str(),
+                                   nullptr);
+  gst_element_set_state(e, GST_STATE_PLAYING);
+  GstBus* bus = gst_element_get_bus(e);
+  gst_message_unref(gst_bus_timed_pop_filtered(bus, 10 * GST_SECOND,
+                                               static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
+  gst_object_unref(bus);
+  gst_element_set_state(e, GST_STATE_NULL);
+  gst_object_unref(e);
+  return path;
+}
+std::string face() {
+  static const std::string p = write_png(scratch().file("face.png"), "ball");
+  return p;
+}
+std::string other_face() {
+  static const std::string p = write_png(scratch().file("other.png"), "smpte");
+  return p;
+}
+
+std::unique_ptr<Harnessed> generator(const std::string& devices, const char* split) {
+  const std::string dir = (five_block_checkpoint() / "Wan2.2-S2V-14B").string();
+  const std::string lora = (five_block_checkpoint() / "LiveAvatar" / "liveavatar.safetensors").string();
+  const std::string img = face();
+  auto h = std::make_unique<Harnessed>("liveavatargen", [&](GstElement* e) {
+    g_object_set(e, "checkpoint-dir", dir.c_str(), "lora", lora.c_str(), "image", img.c_str(), "size", "64*64",
+                 "prompt", "A person talking", "dit-devices", devices.c_str(), nullptr);
+    gst_util_set_object_arg(G_OBJECT(e), "dit-split", split);
+  });
+  if (h->h) gst_harness_set_src_caps_str(h->h, kFeaturesCaps);
+  return h;
+}
+
+GstBuffer* features(int block) {
+  at::manual_seed(100 + block);
+  const at::Tensor f = at::randn({25, 32, 12});
+  GstBuffer* b = gst_buffer_new_memdup(f.data_ptr(), f.nbytes());
+  GST_BUFFER_PTS(b) = block * kBlockNs;
+  GST_BUFFER_DURATION(b) = kBlockNs;
+  return b;
+}
+
+using Blocks = std::vector<std::vector<uint8_t>>;
+
+Blocks take_all(Harnessed& g) {
+  Blocks out;
+  for (GstBuffer* b : g.pull_all()) {
+    out.emplace_back(gst_buffer_get_size(b));
+    gst_buffer_extract(b, 0, out.back().data(), out.back().size());
+    gst_buffer_unref(b);
+  }
+  return out;
+}
+
+// Three clips and a block: a prompt change before block 5, an image change
+// before block 9, then EOS. Every latent block, in order.
+Blocks stream_with_changes(Harnessed& g) {
+  for (int b = 0; b < 13; ++b) {
+    if (b == 5) g_object_set(g.element(), "prompt", "Somebody else entirely", nullptr);
+    if (b == 9) g_object_set(g.element(), "image", other_face().c_str(), nullptr);
+    EXPECT_EQ(gst_harness_push(g.h, features(b)), GST_FLOW_OK) << "block " << b;
+  }
+  EXPECT_TRUE(gst_harness_push_event(g.h, gst_event_new_eos()));
+  return take_all(g);
+}
+
+struct Layout {
+  const char* devices;
+  const char* split;
+};
+const Layout kLayouts[] = {{"cpu,cpu", "steps"},
+                           {"cpu,cpu", "layers"},
+                           {"cpu,cpu,cpu,cpu", "steps"},
+                           {"cpu,cpu,cpu,cpu", "layers"}};
+
+}  // namespace
+
+TEST(DitDevices, LatentsBitIdenticalToOneDeviceWithChangesMidStream) {
+  auto one = generator("", "auto");
+  const Blocks want = stream_with_changes(*one);
+  ASSERT_EQ(want.size(), 13u) << one->bus->take().size() << " errors";
+  for (const Layout& l : kLayouts) {
+    auto g = generator(l.devices, l.split);
+    const Blocks got = stream_with_changes(*g);
+    EXPECT_TRUE(g->bus->take().empty()) << l.devices << " " << l.split;
+    ASSERT_EQ(got.size(), want.size()) << l.devices << " " << l.split;
+    for (size_t b = 0; b < want.size(); ++b) EXPECT_EQ(got[b], want[b]) << l.devices << " " << l.split << " block " << b;
+  }
+}
+
+TEST(DitDevices, FlushWithBlocksInFlightStartsANewStreamBitIdentical) {
+  auto run = [](Harnessed& g) {
+    for (int b = 0; b < 6; ++b) EXPECT_EQ(gst_harness_push(g.h, features(b)), GST_FLOW_OK);
+    take_all(g);  // before the flush: the single device has all 6, the pipeline fewer
+    g.flush();
+    for (int b = 0; b < 5; ++b) EXPECT_EQ(gst_harness_push(g.h, features(20 + b)), GST_FLOW_OK);
+    EXPECT_TRUE(gst_harness_push_event(g.h, gst_event_new_eos()));
+    return take_all(g);
+  };
+  auto one = generator("", "auto");
+  const Blocks want = run(*one);
+  ASSERT_EQ(want.size(), 5u);
+  for (const Layout& l : {kLayouts[1], kLayouts[2]}) {
+    auto g = generator(l.devices, l.split);
+    EXPECT_EQ(run(*g), want) << l.devices << " " << l.split;
+  }
+}
+
+TEST(DitDevices, EosWithBlocksInFlightPushesThemFirst) {
+  auto g = generator("cpu,cpu,cpu,cpu", "layers");
+  for (int b = 0; b < 3; ++b) EXPECT_EQ(gst_harness_push(g->h, features(b)), GST_FLOW_OK);
+  EXPECT_EQ(gst_harness_buffers_received(g->h), 0u) << "four stages keep three blocks in flight";
+  EXPECT_TRUE(gst_harness_push_event(g->h, gst_event_new_eos()));
+  EXPECT_EQ(gst_harness_buffers_received(g->h), 3u);
+  // And the EOS after them.
+  bool eos = false;
+  while (GstEvent* ev = gst_harness_try_pull_event(g->h)) {
+    eos |= GST_EVENT_TYPE(ev) == GST_EVENT_EOS;
+    gst_event_unref(ev);
+  }
+  EXPECT_TRUE(eos);
+}
+
+TEST(DitDevices, LatencyIncludesTheBlocksInFlight) {
+  auto g = generator("cpu,cpu", "layers");
+  GstClockTime min = 0;
+  ASSERT_TRUE(test::query_latency(g->h, 0, &min));
+  EXPECT_EQ(min, kBlockNs) << "two stages: a block comes out when the next has gone in";
+}
+
+namespace {
+
+// The first error of taking liveavatargen with these settings to PAUSED.
+std::string error_starting(const std::string& devices, const char* split, const char* size = "64*64") {
+  test::ensure_gst();
+  const std::string dir = (five_block_checkpoint() / "Wan2.2-S2V-14B").string(), img = face();
+  GstElement* e = gst_element_factory_make("liveavatargen", nullptr);
+  gst_object_ref_sink(e);
+  g_object_set(e, "checkpoint-dir", dir.c_str(), "image", img.c_str(), "size", size, "dit-devices", devices.c_str(),
+               nullptr);
+  gst_util_set_object_arg(G_OBJECT(e), "dit-split", split);
+  test::BusCollector bus(e);
+  const GstStateChangeReturn ret = gst_element_set_state(e, GST_STATE_PAUSED);
+  auto errors = bus.take();
+  gst_element_set_state(e, GST_STATE_NULL);
+  gst_object_unref(e);
+  if (ret != GST_STATE_CHANGE_FAILURE) return "(started)";
+  return errors.empty() ? "(failed without an error message)" : errors[0];
+}
+
+}  // namespace
+
+TEST(DitDevicesBadInput, LayoutsThatCannotRunFailAtStartSayingWhatWould) {
+  expect_contains(error_starting("cpu,gpu", "auto"), "'gpu'");
+  expect_contains(error_starting("cpu,0", "auto"), "mixes the CPU");
+  // A GPU that is not there (this machine's count is in the message).
+  expect_contains(error_starting("500,501", "auto"), "dit-devices '500,501' names CUDA device 500");
+  // More devices than blocks to split, or than steps.
+  const std::string too_many = error_starting("cpu,cpu,cpu,cpu,cpu,cpu", "layers");
+  expect_contains(too_many, "at most 5");
+  expect_contains(error_starting("cpu,cpu,cpu,cpu,cpu", "steps"), "at most 4");
+  // A layout that does not fit the memory there is (LA_DEVICE_MEMORY_GIB
+  // stands for a small device): refused before the DiT is loaded, with what would fit.
+  setenv("LA_DEVICE_MEMORY_GIB", "0.001", 1);
+  const std::string small = error_starting("cpu,cpu", "steps");
+  unsetenv("LA_DEVICE_MEMORY_GIB");
+  expect_contains(small, "does not fit");
+  expect_contains(small, "fits: no, split: steps, largest device:");
+  expect_contains(small, "of 0.0 GiB");
+}
+
+TEST(DitDevices, LiveAvatarBinFramesBitIdenticalToOneDevice) {
+  const auto dir = test::tiny_checkpoint_dir();  // three blocks: layers over two devices
+  auto frames = [&](const std::string& extra) {
+    const std::string line =
+        "audiotestsrc wave=sine freq=220 num-buffers=40 samplesperbuffer=1600 ! liveavatarbin checkpoint-dir=" +
+        dir.string() + " lora=" + (dir.parent_path() / "LiveAvatar" / "liveavatar.safetensors").string() +
+        " image=" + face() + " size=64*64 " + extra + " ! appsink name=out sync=false wait-on-eos=false";
+    GstElement* p = test::parse(line);
+    gst_element_set_state(p, GST_STATE_PLAYING);
+    GstBus* bus = gst_element_get_bus(p);
+    GstMessage* m = gst_bus_timed_pop_filtered(bus, 60 * GST_SECOND,
+                                               static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+    EXPECT_TRUE(m && GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS) << extra;
+    if (m) gst_message_unref(m);
+    gst_object_unref(bus);
+    Blocks out;
+    GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "out");
+    while (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 0)) {
+      GstBuffer* b = gst_sample_get_buffer(s);
+      out.emplace_back(gst_buffer_get_size(b));
+      gst_buffer_extract(b, 0, out.back().data(), out.back().size());
+      gst_sample_unref(s);
+    }
+    gst_object_unref(sink);
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(p);
+    return out;
+  };
+  const Blocks want = frames("");
+  ASSERT_GE(want.size(), 24u);  // 4 s of audio: at least two blocks of 12 frames
+  EXPECT_EQ(frames("dit-devices=cpu,cpu dit-split=layers"), want);
+  EXPECT_EQ(frames("dit-devices=cpu,cpu dit-split=steps"), want);
+}
