@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/InferenceMode.h>
 #include <future>
+#include <cstdint>
 #include <stdexcept>
 
 #include "engine/io/tensor_view.h"
@@ -160,6 +161,7 @@ void DitPipeline::new_context(const at::Tensor& text, const at::Tensor& sink_ref
   for (int head : chain_heads_) {
     SetupItem s;
     s.epoch = epoch_.load();
+    s.first_block = block_;
     s.context = context;
     s.previous = context_;
     s.text = text;
@@ -313,7 +315,8 @@ void DitPipeline::reset() {
   for (auto& s : stages_) {
     auto passed = std::make_shared<std::promise<void>>();
     fences.push_back(passed->get_future());
-    s->push(FenceItem{true, passed});
+    // After every item of the old epoch (its setups run, its steps are dropped).
+    s->push(FenceItem{WorkKey{epoch_.load(), INT64_MIN, 0}, true, passed});
   }
   for (auto& f : fences) f.get();
   block_ = 0;
@@ -330,7 +333,7 @@ std::vector<int64_t> DitPipeline::cache_bytes() {
   for (auto& s : stages_) {
     auto passed = std::make_shared<std::promise<void>>();
     fences.push_back(passed->get_future());
-    s->push(FenceItem{false, passed});
+    s->push(FenceItem{WorkKey{INT64_MAX, 0, 0}, false, passed});  // after everything queued
   }
   for (auto& f : fences) f.get();
   std::vector<int64_t> bytes;

@@ -58,6 +58,7 @@ struct StepItem {
 // (undefined: keep `previous`'s prompt), `ref`/`motion` the sink's latents.
 struct SetupItem {
   int64_t epoch = 0;
+  int64_t first_block = 0;  // the first block that uses it
   std::shared_ptr<StreamContext> context, previous;
   at::Tensor text, ref, motion;
   bool mid_chain = false;
@@ -66,9 +67,10 @@ struct SetupItem {
   std::shared_ptr<c10::Event> ready;
 };
 
-// Waits for the stage to finish what was queued before it (and zeroes its
+// Waits for the stage to finish the items ordered before it (and zeroes its
 // KV rings when asked: reset()).
 struct FenceItem {
+  WorkKey after;  // runs once every item of a smaller key has run
   bool clear_kv = false;
   std::shared_ptr<std::promise<void>> passed;
 };
@@ -80,9 +82,18 @@ class DitStage {
   ~DitStage();  // stops the thread after the items already queued
 
   void start(DitStage* next_in_chain);
-  void push(StepItem item) { queue_.push(std::move(item)); }
-  void push(SetupItem item) { queue_.push(std::move(item)); }
-  void push(FenceItem item) { queue_.push(std::move(item)); }
+  void push(StepItem item) {
+    const WorkKey key{item.work->epoch, item.work->block, item.step};
+    queue_.push(key, std::move(item));
+  }
+  void push(SetupItem item) {
+    const WorkKey key{item.epoch, item.first_block, -1};  // before its first block's step 0
+    queue_.push(key, std::move(item));
+  }
+  void push(FenceItem item) {
+    const WorkKey key = item.after;
+    queue_.push(key, std::move(item));
+  }
   void stop();
 
   const models::S2vDit& part() const { return *part_; }

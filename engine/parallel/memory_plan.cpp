@@ -505,8 +505,10 @@ MemoryPlan plan_with_split(const PlanRequest& r, DitSplit split) {
       dp.flops_per_block = static_cast<double>(step_count) *
                            planned_forward_flops(cfg, range, p.block_tokens, p.ring_tokens + p.sink_tokens);
       slowest = std::max(slowest, dp.flops_per_block);
-      if (it == dit.begin())
-        dp.encoders = vae_weights + (r.offload ? 0 : planned_umt5_weight_bytes(r.t5, r.dtype));
+      // umT5 counts with offload too: offload frees it between prompt
+      // changes, but each change loads it again beside the DiT (and NULL->READY
+      // loads both), so the device's peak is the same.
+      if (it == dit.begin()) dp.encoders = vae_weights + planned_umt5_weight_bytes(r.t5, r.dtype);
     }
     if (d == r.vae_device) {
       // The generator's VAE on the same device is the same loaded model.
@@ -573,6 +575,8 @@ std::string format_plan(const MemoryPlan& p) {
                 static_cast<long long>(p.ring_tokens), static_cast<long long>(p.sink_tokens),
                 static_cast<long long>(r.cfg.text_len));
   out += line;
+  if (r.offload)
+    out += "offload: umT5 is held only while a prompt is encoded, but then beside the DiT: the encoders line counts it\n";
   if (!p.error.empty()) out += "layout refused: " + p.error + "\n";
   out += "GiB per device      ";
   for (const auto& d : p.devices) {
@@ -645,11 +649,6 @@ std::string plan_suggestion(const MemoryPlan& p) {
     q.fp8 = true;
     if (fits(q)) ideas.push_back("fp8=true (Ada/Hopper)");
   }
-  if (!r.offload) {
-    PlanRequest q = r;
-    q.offload = true;
-    if (fits(q)) ideas.push_back("offload=true (umT5 loaded per prompt)");
-  }
   {
     // More devices of the smallest DiT device's size, layers split.
     double smallest = 0;
@@ -685,7 +684,7 @@ std::string plan_suggestion(const MemoryPlan& p) {
   std::string why = p.error.empty() ? "device " + std::to_string(big->device) + " needs " + gib(big->total) +
                                           " of " + gib(big->capacity) + " GiB"
                                     : p.error;
-  if (ideas.empty()) return why + "; no single change (layers split, fp8, offload, more devices, smaller size) fits";
+  if (ideas.empty()) return why + "; no single change (layers split, fp8, more devices, smaller size) fits";
   std::string s = why + "; what would fit: ";
   for (size_t i = 0; i < ideas.size(); ++i) s += (i ? ", or " : "") + ideas[i];
   return s;

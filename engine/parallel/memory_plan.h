@@ -38,7 +38,7 @@
 //    its streaming feature cache (two input frames per cached conv) on
 //    vae_device; the weights are shared with the generator's VAE when that
 //    is the same device (the process loads a model once per device).
-//  - encoders: umT5 (unless offload) and the Wan VAE the generator encodes
+//  - encoders: umT5 and the Wan VAE the generator encodes
 //    the reference image with, on the first DiT device.
 #pragma once
 
@@ -69,7 +69,9 @@ struct PlanRequest {
   // machine). DiT stages run on every other device (on all of them when it
   // is the only one); the encoders sit on the first DiT device.
   int vae_device = -1;
-  bool offload = false;     // umT5 loaded per prompt, not held
+  // umT5 loaded per prompt and released: noted in the table, but counted,
+  // since each prompt change loads it beside the DiT (the peak is the same).
+  bool offload = false;
   double tflops = 0;        // sustained matmul TFLOP/s per device (0: no frames/s)
   double reserve_gib = 1.0;  // per device: CUDA context, workspaces, fragmentation
   at::ScalarType dtype = at::kBFloat16;  // the CPU runs float32
@@ -114,7 +116,7 @@ MemoryPlan plan_memory(const PlanRequest& request);
 std::string format_plan(const MemoryPlan& plan);
 
 // "" when the plan fits, else one line of what would (layers split, fp8,
-// more devices, offload, a smaller size), each checked with plan_memory.
+// more devices, a smaller size), each checked with plan_memory.
 std::string plan_suggestion(const MemoryPlan& plan);
 
 // --- The terms, for tests and the tool --------------------------------------

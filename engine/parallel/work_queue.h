@@ -1,22 +1,38 @@
-// A first-in first-out queue between pipeline threads. The DiT pipeline's
-// exactness rests on its order: every stage sees the items of one denoising
-// step in block order, and a sink prefill before the blocks that use it.
+// The queue of a pipeline stage: items come out oldest work first, by key
+// (epoch, block, step), and in arrival order among equal keys. The DiT
+// pipeline's exactness rests on this order: a stage runs the items of one
+// denoising step in block order (each step's KV ring needs its blocks in
+// order), and a sink/prompt version before the first block that uses it
+// (its key is that block's). Oldest-first rather than first-in-first-out
+// keeps the stages busy: a block's next step, coming back from the last
+// stage, goes before a newer block's first step, so the oldest block leaves
+// the pipeline as soon as it can and the stage after it is not starved.
 #pragma once
 
 #include <condition_variable>
-#include <deque>
+#include <cstdint>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <tuple>
 
 namespace la::parallel {
+
+struct WorkKey {
+  int64_t epoch = 0, block = 0;
+  int step = 0;
+  bool operator<(const WorkKey& o) const {
+    return std::tie(epoch, block, step) < std::tie(o.epoch, o.block, o.step);
+  }
+};
 
 template <typename T>
 class WorkQueue {
  public:
-  void push(T item) {
+  void push(const WorkKey& key, T item) {
     {
       std::lock_guard<std::mutex> g(m_);
-      items_.push_back(std::move(item));
+      items_.emplace(std::make_pair(key, next_++), std::move(item));
     }
     cv_.notify_one();
   }
@@ -25,8 +41,8 @@ class WorkQueue {
     std::unique_lock<std::mutex> g(m_);
     cv_.wait(g, [&] { return closed_ || !items_.empty(); });
     if (items_.empty()) return std::nullopt;
-    T item = std::move(items_.front());
-    items_.pop_front();
+    T item = std::move(items_.begin()->second);
+    items_.erase(items_.begin());
     return item;
   }
   void close() {
@@ -38,9 +54,17 @@ class WorkQueue {
   }
 
  private:
+  struct Order {
+    bool operator()(const std::pair<WorkKey, uint64_t>& a, const std::pair<WorkKey, uint64_t>& b) const {
+      if (a.first < b.first) return true;
+      if (b.first < a.first) return false;
+      return a.second < b.second;
+    }
+  };
   std::mutex m_;
   std::condition_variable cv_;
-  std::deque<T> items_;
+  std::map<std::pair<WorkKey, uint64_t>, T, Order> items_;
+  uint64_t next_ = 0;
   bool closed_ = false;
 };
 

@@ -15,6 +15,7 @@
 #include "engine/models/s2v_dit/s2v_dit.h"
 #include "engine/session/generation_session.h"
 #include "tools/bench/dit_flops.h"
+#include "tools/bench/dit_pipeline_bench.h"
 #include "tools/bench/memory_stats.h"
 #include "tools/common/args.h"
 #include "tools/mkcheckpoint/scales.h"
@@ -33,12 +34,17 @@ struct Options {
   std::string device = "cpu";
   std::string dtype;  // default: f32 on CPU, bf16 on CUDA
   bool fp8 = false;
+  std::string devices;  // several: the DiT pipeline (dit_pipeline_bench.h)
+  std::string split = "layers";
 };
 
 void usage() {
   std::fprintf(stderr,
       "usage: la-bench-dit [--checkpoint DIR [--lora FILE] | --scale tiny|full] [--width W] [--height H]\n"
-      "                    [--blocks N] [--steps N] [--device cpu|cuda:N] [--dtype f32|bf16] [--fp8]\n");
+      "                    [--blocks N] [--steps N] [--device cpu|cuda:N] [--dtype f32|bf16] [--fp8]\n"
+      "                    [--devices cpu,cpu|cuda:0,cuda:1,... --split steps|layers]\n"
+      "--devices runs the DiT pipeline of one stream over those devices (random weights at --scale)\n"
+      "and prints per-stage busy and idle time and the pipeline's frames/s.\n");
 }
 
 Options parse(int argc, char** argv) {
@@ -56,6 +62,8 @@ Options parse(int argc, char** argv) {
     else if (a == "--device") o.device = args.value();
     else if (a == "--dtype") o.dtype = args.value();
     else if (a == "--fp8") o.fp8 = true;
+    else if (a == "--devices") o.devices = args.value();
+    else if (a == "--split") o.split = args.value();
     else args.unknown();
   }
   if (o.width % 16 || o.height % 16 || o.width <= 0 || o.height <= 0)
@@ -74,9 +82,8 @@ double ms_since(Clock::time_point t0) {
 double gib(int64_t bytes) { return static_cast<double>(bytes) / (1 << 30); }
 
 // Random weights of the scale's shapes, drawn on the device itself.
-std::shared_ptr<const la::models::S2vDit> random_dit(const std::string& scale, at::Device device,
-                                                     at::ScalarType dtype, const la::models::S2vDitOptions& options) {
-  const auto cfg = la::tools::scale_by_name(scale).dit;
+std::map<std::string, at::Tensor> random_tensors(const la::models::S2vDitConfig& cfg, at::Device device,
+                                                 at::ScalarType dtype) {
   std::map<std::string, at::Tensor> tensors;
   for (const auto& spec : la::models::s2v_dit_tensor_specs(cfg)) {
     int64_t fan_in = 1;
@@ -86,7 +93,23 @@ std::shared_ptr<const la::models::S2vDit> random_dit(const std::string& scale, a
     if (spec.init == la::models::Init::kNormScale) t.add_(1.0);
     tensors[spec.name] = t.to(dtype);
   }
-  return la::models::S2vDit::from_tensors(tensors, cfg, device, dtype, options, "random " + scale + " DiT");
+  return tensors;
+}
+
+std::shared_ptr<const la::models::S2vDit> random_dit(const std::string& scale, at::Device device,
+                                                     at::ScalarType dtype, const la::models::S2vDitOptions& options) {
+  const auto cfg = la::tools::scale_by_name(scale).dit;
+  return la::models::S2vDit::from_tensors(random_tensors(cfg, device, dtype), cfg, device, dtype, options,
+                                          "random " + scale + " DiT");
+}
+
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  for (size_t comma; (comma = list.find(',', pos)) != std::string::npos; pos = comma + 1)
+    out.push_back(list.substr(pos, comma - pos));
+  out.push_back(list.substr(pos));
+  return out;
 }
 
 }  // namespace
@@ -99,6 +122,26 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "la-bench-dit: %s\n", e.what());
     usage();
     return 2;
+  }
+  if (!o.devices.empty()) {
+    try {
+      la::tools::PipelineBenchOptions po;
+      po.devices = split_list(o.devices);
+      po.split = o.split;
+      po.width = o.width;
+      po.height = o.height;
+      po.blocks = o.blocks;
+      po.steps = o.steps;
+      po.fp8 = o.fp8;
+      const at::Device first(po.devices.front());
+      const at::ScalarType dtype = o.dtype.empty() ? (first.is_cuda() ? at::kBFloat16 : at::kFloat)
+                                   : o.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
+      const auto cfg = la::tools::scale_by_name(o.scale).dit;
+      return la::tools::run_pipeline_bench(po, random_tensors(cfg, first, dtype), cfg, dtype);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "la-bench-dit: %s\n", e.what());
+      return 1;
+    }
   }
   try {
     const at::Device device(o.device);
