@@ -11,6 +11,9 @@
 #   scripts/gpu-check.sh streams        build, then the GPU checks of issue 14 (per-stage CUDA streams and
 #                                       events, features on the device, nvcodec context, fp8 at load,
 #                                       frame-pool fallback, offload's memory) and the GPU pipeline test
+#   scripts/gpu-check.sh devices        build, then issue 12's checks: two DiT stages on GPU 0 against one
+#                                       (unit-dit-pipeline: TwoStagesOnOneGpuMatchOneStage prints the
+#                                       difference), the planner's and the element's multi-device tests
 #
 # Logs (and avatar.mp4, testlog.json) go to ${OUT:-/tmp}/gpu-check-*; the last line is a summary.
 # Environment: LA_MESON_TEST_ARGS (more `meson test` arguments, e.g. "--no-suite lsan" or test
@@ -46,7 +49,9 @@ case "${1:-}" in
   #   gst-pipelines: Pipelines.CudaMemoryOutputOnTheGpu (three stages, three streams, events between them)
   streams) shift; tests=(gst-glue gst-lavaedecode unit-audio-features unit-io unit-avatar-generator unit-fp8
                          gst-pipelines) ;;
-  -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}"; exit 0 ;;
+  # Issue 12 (several devices per stream); multi-GPU NCCL needs a machine with several GPUs.
+  devices) shift; tests=(unit-dit-pipeline unit-memory-plan gst-dit-devices) ;;
+  -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}"; exit 0 ;;
 esac
 suites=("$@")
 

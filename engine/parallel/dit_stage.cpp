@@ -120,6 +120,9 @@ void DitStage::run_step(StepItem& item) {
   part_->step_layers(a, condition, kv_[k - assignment_.first_step], sink, prompt);
 
   if (!part_->has_head()) {
+    // The pose tokens are the stem's input only: a later stage never reads
+    // them, and copying the expanded bias to another device would materialise it.
+    condition.pose = at::Tensor();
     StepItem next{item.work, k, item.x, true, std::move(a), std::move(condition), stream_.record()};
     next_->push(std::move(next));
     return;

@@ -339,8 +339,7 @@ ActivationPeak planned_step_activations(const S2vDitConfig& cfg, const DitLayerR
     }
     hidden = r.make(L * D, r.b);
   } else {
-    sim.at("received activations");
-    const T pose = r.make(L * D, r.b);  // to_device(BlockConditioning) materialises the expanded pose
+    sim.at("received activations");  // the pose tokens stay with the stem
     hidden = r.make(L * D, r.b);
   }
   const T e0 = r.make(s.frames * 6 * D, 4), e = r.make(s.frames * D, 4);

@@ -13,6 +13,7 @@
 #include "engine/parallel/dit_pipeline.h"
 #include "engine/parallel/partition.h"
 #include "engine/session/generation_session.h"
+#include "engine/runtime/cuda_runtime_info.h"
 #include "tools/mkcheckpoint/random_weights.h"
 
 using namespace la;
@@ -46,10 +47,11 @@ const std::map<std::string, at::Tensor>& weights() {
   return *w;
 }
 
-std::shared_ptr<const models::S2vDit> part(const models::DitLayerRange& range) {
+std::shared_ptr<const models::S2vDit> part(const models::DitLayerRange& range, at::Device device = at::kCPU,
+                                           at::ScalarType dtype = at::kFloat) {
   models::S2vDitOptions o;
   o.layers = range;
-  return models::S2vDit::from_tensors(weights(), five_block_config(), at::kCPU, at::kFloat, o, "random");
+  return models::S2vDit::from_tensors(weights(), five_block_config(), device, dtype, o, "random");
 }
 
 at::Tensor input(std::vector<int64_t> shape, uint64_t seed) {
@@ -84,8 +86,9 @@ Script stream_with_changes_at(int64_t position, int64_t blocks) {
 }
 
 // Single device: every block's latents.
-std::vector<at::Tensor> run_session(const Script& script, session::SessionOptions o) {
-  session::GenerationSession s(part({}), kH, kW, o);
+std::vector<at::Tensor> run_session(const Script& script, session::SessionOptions o, at::Device device = at::kCPU,
+                                    at::ScalarType dtype = at::kFloat) {
+  session::GenerationSession s(part({}, device, dtype), kH, kW, o);
   std::vector<at::Tensor> out;
   int64_t n = 0;
   for (const Event& e : script) {
@@ -103,10 +106,11 @@ std::vector<at::Tensor> run_session(const Script& script, session::SessionOption
 // is full or at the end; a reset drops the blocks in flight (nullopt in the
 // result where the session's block was dropped).
 std::vector<std::optional<at::Tensor>> run_pipeline(const Script& script, parallel::DitSplit split, int64_t stages,
-                                                    session::SessionOptions o) {
+                                                    session::SessionOptions o, at::Device device = at::kCPU,
+                                                    at::ScalarType dtype = at::kFloat) {
   const auto assignment = parallel::assign_stages(split, stages, five_block_config().num_layers, o.steps);
   std::vector<std::shared_ptr<const models::S2vDit>> parts;
-  for (const auto& a : assignment) parts.push_back(part(a.layers));
+  for (const auto& a : assignment) parts.push_back(part(a.layers, device, dtype));
   parallel::DitPipeline p(parts, assignment, kH, kW, o);
   std::vector<std::optional<at::Tensor>> out;
   size_t first_pending = 0;
@@ -262,4 +266,25 @@ TEST(DitPipeline, BadBlockIsTheCallersErrorAndThePipelineGoesOn) {
   EXPECT_THROW(p.take(), std::logic_error);  // nothing in flight
   p.submit(audio(0));
   EXPECT_EQ(p.take().sizes(), (std::vector<int64_t>{16, 3, kH, kW}));
+}
+
+// On a GPU (bf16, dit-devices=0,0): two stages on one device, each on its own
+// stream with events between them, against one stage. The same kernels on
+// the same shapes: expected bit-identical; the difference is printed if not.
+TEST(DitPipeline, TwoStagesOnOneGpuMatchOneStage) {
+  if (runtime::query_cuda_runtime().device_count == 0) GTEST_SKIP() << "no CUDA device";
+  const at::Device gpu(at::kCUDA, 0);
+  session::SessionOptions o;
+  o.seed = 5;
+  const Script script = stream_with_changes_at(2, 10);
+  const auto want = run_session(script, o, gpu, at::kBFloat16);
+  for (const Layout& l : {kLayouts[0], kLayouts[2]}) {
+    const auto got = run_pipeline(script, l.split, l.stages, o, gpu, at::kBFloat16);
+    ASSERT_EQ(got.size(), want.size());
+    double worst = 0;
+    for (size_t b = 0; b < want.size(); ++b)
+      worst = std::max(worst, (want[b].to(at::kFloat) - got[b]->to(at::kFloat)).abs().max().item<double>());
+    std::printf("%s on cuda:0: largest |difference| from one stage %g\n", name(l).c_str(), worst);
+    EXPECT_EQ(worst, 0.0) << name(l);
+  }
 }
