@@ -1,7 +1,6 @@
 #include "engine/parallel/dit_pipeline.h"
 
 #include <ATen/ATen.h>
-#include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/InferenceMode.h>
 #include <future>
 #include <cstdint>
@@ -13,15 +12,6 @@
 namespace la::parallel {
 namespace {
 
-// As GenerationSession: splitmix64 for the rolling-sink offsets, U{4..30}.
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-constexpr int kMinRd = 4, kMaxRd = 30;
-
 std::string range_text(int64_t begin, int64_t end) {
   return "blocks " + std::to_string(begin) + ".." + std::to_string(end - 1);
 }
@@ -30,7 +20,7 @@ std::string range_text(int64_t begin, int64_t end) {
 
 DitPipeline::DitPipeline(std::vector<std::shared_ptr<const models::S2vDit>> parts, std::vector<StageAssignment> stages,
                          int64_t latent_h, int64_t latent_w, session::SessionOptions options)
-    : h_(latent_h), w_(latent_w), depth_(static_cast<int64_t>(parts.size())), options_(options) {
+    : h_(latent_h), w_(latent_w), depth_(static_cast<int64_t>(parts.size())), options_(options), rd_(options) {
   if (parts.empty() || parts.size() != stages.size())
     throw std::invalid_argument("a DiT pipeline needs one DiT part per stage: got " + std::to_string(parts.size()) +
                                 " parts for " + std::to_string(stages.size()) + " stages");
@@ -38,15 +28,7 @@ DitPipeline::DitPipeline(std::vector<std::shared_ptr<const models::S2vDit>> part
     if (!p) throw std::invalid_argument("a DiT pipeline stage has no DiT part");
   stem_ = parts.front();
   const models::S2vDitConfig& cfg = stem_->config();
-  if (h_ < 2 || w_ < 2 || h_ % 2 || w_ % 2)
-    throw std::invalid_argument("latent size " + std::to_string(h_) + "x" + std::to_string(w_) +
-                                " is not divisible by the DiT's 2x2 patch (output size must be a multiple of 16)");
-  if (options_.blocks_per_clip < 1 || options_.frames_per_block < 1)
-    throw std::invalid_argument("blocks_per_clip and frames_per_block must be >= 1");
-  if (options_.first_frame < 0 || options_.first_frame % options_.frames_per_block)
-    throw std::invalid_argument("first_frame must be a non-negative multiple of frames_per_block");
-  if (options_.fixed_rd && (*options_.fixed_rd < 0 || *options_.fixed_rd > kMaxRd))
-    throw std::invalid_argument("fixed rd must be in 0..30");
+  session::check_session_options(options_, h_, w_);
   schedule_ = sampler::flow_match_schedule(options_.steps);
 
   // Every stage must hold what its assignment says, and the chains (stages
@@ -91,7 +73,6 @@ DitPipeline::DitPipeline(std::vector<std::shared_ptr<const models::S2vDit>> part
     stages_.push_back(std::make_unique<DitStage>(*this, static_cast<int>(d), parts[d], stages[d], capacity));
   for (size_t d = 0; d < stages_.size(); ++d)
     stages_[d]->start(parts[d]->has_head() ? nullptr : stages_[d + 1].get());
-  rng_state_ = options_.seed;
 }
 
 DitPipeline::~DitPipeline() {
@@ -102,25 +83,12 @@ DitPipeline::~DitPipeline() {
 DitStage& DitPipeline::head_for_step(int step) const { return *stages_[step_heads_[step]]; }
 
 void DitPipeline::set_prompt(const at::Tensor& text_states) {
-  const auto& cfg = stem_->config();
-  if (!text_states.defined() || text_states.dim() != 2 || text_states.size(1) != cfg.text_dim ||
-      text_states.size(0) < 1 || text_states.size(0) > cfg.text_len)
-    throw std::invalid_argument("prompt states must be [1.." + std::to_string(cfg.text_len) + ", " +
-                                std::to_string(cfg.text_dim) + "], got " +
-                                (text_states.defined() ? io::shape_string(text_states.sizes()) : "nothing"));
+  session::check_prompt_states(stem_->config(), text_states);
   pending_text_ = text_states;
 }
 
 void DitPipeline::set_reference(const at::Tensor& ref_latent, const at::Tensor& motion_latents) {
-  const int64_t c = stem_->config().in_dim;
-  auto ok = [&](const at::Tensor& t, bool one_frame) {
-    return t.defined() && t.dim() == 4 && t.size(0) == c && (!one_frame || t.size(1) == 1) && t.size(1) >= 1 &&
-           t.size(2) == h_ && t.size(3) == w_;
-  };
-  if (!ok(ref_latent, true) || !ok(motion_latents, false))
-    throw std::invalid_argument("reference latent must be [" + std::to_string(c) + ", 1, " + std::to_string(h_) +
-                                ", " + std::to_string(w_) + "] and motion latents [" + std::to_string(c) + ", F, " +
-                                std::to_string(h_) + ", " + std::to_string(w_) + "]");
+  session::check_reference(stem_->config().in_dim, h_, w_, ref_latent, motion_latents);
   pending_ref_ = ref_latent;
   pending_motion_ = motion_latents;
 }
@@ -171,27 +139,6 @@ void DitPipeline::new_context(const at::Tensor& text, const at::Tensor& sink_ref
   }
   context_ = std::move(context);
   sink_ref_ = sink_ref;
-}
-
-int DitPipeline::next_rd() {
-  if (rd_source_) return rd_source_();
-  if (options_.fixed_rd) return *options_.fixed_rd;
-  return kMinRd + static_cast<int>(splitmix64(rng_state_) % (kMaxRd - kMinRd + 1));
-}
-
-at::Tensor DitPipeline::clip_noise(int64_t clip) const {
-  const int64_t frames = options_.frames_per_block * options_.blocks_per_clip;
-  at::Tensor noise;
-  if (noise_source_) {
-    noise = noise_source_(clip);
-  } else {
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(options_.seed + static_cast<uint64_t>(clip));
-    noise = at::randn({stem_->config().out_dim, frames, h_, w_}, gen, at::TensorOptions().dtype(at::kFloat));
-  }
-  if (noise.dim() != 4 || noise.size(0) != stem_->config().out_dim || noise.size(1) != frames || noise.size(2) != h_ ||
-      noise.size(3) != w_)
-    throw std::invalid_argument("clip noise has shape " + io::shape_string(noise.sizes()));
-  return noise.to(stem_->device(), stem_->dtype());
 }
 
 void DitPipeline::submit(const at::Tensor& audio, const at::Tensor& pose) {
@@ -252,7 +199,8 @@ void DitPipeline::submit(const at::Tensor& audio, const at::Tensor& pose) {
 
   const int64_t clip = b / options_.blocks_per_clip, in_clip = b % options_.blocks_per_clip;
   if (clip != noise_clip_) {
-    noise_ = clip_noise(clip);
+    noise_ = session::clip_noise(noise_source_, options_.seed, clip, cfg.out_dim, f * options_.blocks_per_clip, h_, w_,
+                                 stem_->device(), stem_->dtype());
     noise_clip_ = clip;
   }
   auto work = std::make_shared<BlockWork>();
@@ -266,7 +214,7 @@ void DitPipeline::submit(const at::Tensor& audio, const at::Tensor& pose) {
   work->latent_h = h_;
   work->latent_w = w_;
   work->frames = f;
-  for (int k = 0; k < options_.steps; ++k) work->rd.push_back(next_rd());
+  for (int k = 0; k < options_.steps; ++k) work->rd.push_back(rd_.next());
   {
     std::lock_guard<std::mutex> g(m_);
     ++submitted_;
@@ -322,7 +270,7 @@ void DitPipeline::reset() {
   block_ = 0;
   noise_clip_ = -1;
   noise_.reset();
-  rng_state_ = options_.seed;
+  rd_.restart();
   refresh_cancelled_ = false;
   // The new stream's sink starts from the image again (not from a refreshed frame).
   if (sink_ref_.defined() && !sink_ref_.is_same(ref_latent_) && has_prompt_) new_context({}, ref_latent_);

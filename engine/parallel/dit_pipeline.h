@@ -86,7 +86,7 @@ class DitPipeline {
 
   // Test hooks, as GenerationSession's.
   void set_noise_source(std::function<at::Tensor(int64_t clip)> source) { noise_source_ = std::move(source); }
-  void set_rd_source(std::function<int()> source) { rd_source_ = std::move(source); }
+  void set_rd_source(std::function<int()> source) { rd_.set_source(std::move(source)); }
   // Per stage: seconds busy and items run since construction (benchmarks).
   struct StageStats {
     double busy_s = 0;
@@ -108,8 +108,6 @@ class DitPipeline {
   void rethrow_failure();
   void new_context(const at::Tensor& text, const at::Tensor& sink_ref);
   void wait_for_first_block();
-  int next_rd();
-  at::Tensor clip_noise(int64_t clip) const;
 
   std::vector<std::unique_ptr<DitStage>> stages_;
   std::vector<int> chain_heads_;  // stages holding block 0, one per whole-model chain
@@ -127,9 +125,8 @@ class DitPipeline {
   int64_t block_ = 0;
   at::Tensor noise_;
   int64_t noise_clip_ = -1;
-  uint64_t rng_state_ = 0;
+  session::RdSequence rd_;
   std::function<at::Tensor(int64_t)> noise_source_;
-  std::function<int()> rd_source_;
 
   // Shared with the stage threads.
   mutable std::mutex m_;

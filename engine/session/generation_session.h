@@ -23,25 +23,10 @@
 
 #include "engine/models/s2v_dit/s2v_dit.h"
 #include "engine/sampler/flow_match.h"
+#include "engine/session/session_options.h"
+#include "engine/session/stream_inputs.h"
 
 namespace la::session {
-
-struct SessionOptions {
-  int steps = 4;                  // denoising steps (the release is distilled for 4)
-  uint64_t seed = 42;             // clip noise uses seed + clip index; rd draws use seed
-  int64_t blocks_per_clip = 4;    // KV window in blocks, and the noise unit (the reference's clip)
-  int64_t frames_per_block = 3;   // latent frames per block
-  // After the first clip, the first latent frame of block 0 becomes the sink's
-  // reference frame (the reference's multi-GPU pipeline does this; its single-GPU
-  // script only with --enable_online_decode).
-  bool refresh_sink_after_first_clip = true;
-  // Reference-frame RoPE offset: drawn U{4..30} per step from the session's own
-  // seeded RNG (the reference uses an unseeded global RNG), or fixed.
-  std::optional<int> fixed_rd;
-  // Absolute latent-frame position of the stream's first block (a multiple of
-  // frames_per_block); positions are unbounded.
-  int64_t first_frame = 0;
-};
 
 class GenerationSession {
  public:
@@ -83,7 +68,7 @@ class GenerationSession {
   // Test hooks: clip noise [16, frames_per_block * blocks_per_clip, h, w] for
   // a clip index, and the rd sequence.
   void set_noise_source(std::function<at::Tensor(int64_t clip)> source) { noise_source_ = std::move(source); }
-  void set_rd_source(std::function<int()> source) { rd_source_ = std::move(source); }
+  void set_rd_source(std::function<int()> source) { rd_.set_source(std::move(source)); }
   // Called after every denoising step with the step index and the new latents
   // (benchmarks time steps with it; it may synchronise the device).
   void set_step_observer(std::function<void(int step, const at::Tensor& x)> observer) {
@@ -93,8 +78,6 @@ class GenerationSession {
  private:
   void apply_pending();
   void prefill(const at::Tensor& ref_latent);
-  int next_rd();
-  at::Tensor clip_noise(int64_t clip) const;
 
   std::shared_ptr<const models::S2vDit> dit_;
   int64_t h_, w_;
@@ -111,9 +94,8 @@ class GenerationSession {
   at::Tensor refreshed_ref_;
   at::Tensor sink_ref_;  // the reference frame the current sink was prefilled from
   int64_t block_ = 0;
-  uint64_t rng_state_ = 0;
+  RdSequence rd_;
   std::function<at::Tensor(int64_t)> noise_source_;
-  std::function<int()> rd_source_;
   std::function<void(int, const at::Tensor&)> step_observer_;
 };
 

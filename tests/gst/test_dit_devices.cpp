@@ -41,27 +41,12 @@ const std::filesystem::path& five_block_checkpoint() {
   return dir;
 }
 
-std::string write_png(const std::string& path, const char* pattern) {
-  test::ensure_gst();
-  GstElement* e = gst_parse_launch(("videotestsrc num-buffers=1 pattern=" + std::string(pattern) +
-                                    " ! video/x-raw,width=96,height=96 ! pngenc ! filesink location=" + path)
-                                       .c_str(),
-                                   nullptr);
-  gst_element_set_state(e, GST_STATE_PLAYING);
-  GstBus* bus = gst_element_get_bus(e);
-  gst_message_unref(gst_bus_timed_pop_filtered(bus, 10 * GST_SECOND,
-                                               static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
-  gst_object_unref(bus);
-  gst_element_set_state(e, GST_STATE_NULL);
-  gst_object_unref(e);
-  return path;
-}
 std::string face() {
-  static const std::string p = write_png(scratch().file("face.png"), "ball");
+  static const std::string p = test::write_test_png(scratch().file("face.png"), 96, 96, "ball");
   return p;
 }
 std::string other_face() {
-  static const std::string p = write_png(scratch().file("other.png"), "smpte");
+  static const std::string p = test::write_test_png(scratch().file("other.png"), 96, 96, "smpte");
   return p;
 }
 
@@ -179,20 +164,12 @@ namespace {
 
 // The first error of taking liveavatargen with these settings to PAUSED.
 std::string error_starting(const std::string& devices, const char* split, const char* size = "64*64") {
-  test::ensure_gst();
   const std::string dir = (five_block_checkpoint() / "Wan2.2-S2V-14B").string(), img = face();
-  GstElement* e = gst_element_factory_make("liveavatargen", nullptr);
-  gst_object_ref_sink(e);
-  g_object_set(e, "checkpoint-dir", dir.c_str(), "image", img.c_str(), "size", size, "dit-devices", devices.c_str(),
-               nullptr);
-  gst_util_set_object_arg(G_OBJECT(e), "dit-split", split);
-  test::BusCollector bus(e);
-  const GstStateChangeReturn ret = gst_element_set_state(e, GST_STATE_PAUSED);
-  auto errors = bus.take();
-  gst_element_set_state(e, GST_STATE_NULL);
-  gst_object_unref(e);
-  if (ret != GST_STATE_CHANGE_FAILURE) return "(started)";
-  return errors.empty() ? "(failed without an error message)" : errors[0];
+  return test::error_going_to_paused("liveavatargen", [&](GstElement* e) {
+    g_object_set(e, "checkpoint-dir", dir.c_str(), "image", img.c_str(), "size", size, "dit-devices",
+                 devices.c_str(), nullptr);
+    gst_util_set_object_arg(G_OBJECT(e), "dit-split", split);
+  });
 }
 
 }  // namespace

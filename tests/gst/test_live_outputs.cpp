@@ -194,20 +194,7 @@ class Nginx {
   int port_ = -1;
 };
 
-std::string png(const test::TempDir& dir) {
-  test::ensure_gst();
-  const std::string p = dir.file("face.png");
-  GstElement* e = gst_parse_launch(("videotestsrc num-buffers=1 pattern=ball ! video/x-raw,width=96,height=96 ! "
-                                    "pngenc ! filesink location=" + p).c_str(), nullptr);
-  gst_element_set_state(e, GST_STATE_PLAYING);
-  GstBus* bus = gst_element_get_bus(e);
-  gst_message_unref(gst_bus_timed_pop_filtered(bus, 10 * GST_SECOND,
-                                               static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
-  gst_object_unref(bus);
-  gst_element_set_state(e, GST_STATE_NULL);
-  gst_object_unref(e);
-  return p;
-}
+std::string png(const test::TempDir& dir) { return test::write_test_png(dir.file("face.png"), 96, 96, "ball"); }
 
 using test::parse;
 

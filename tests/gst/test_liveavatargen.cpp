@@ -36,23 +36,9 @@ constexpr const char* kFeaturesCaps =
     "application/x-liveavatar-features, layers=(int)25, channels=(int)32, frames=(int)12, dtype=(string)float32";
 
 // A PNG test picture written by GStreamer itself.
+using test::write_test_png;
 std::string write_png(const std::string& path, int width, int height, const char* pattern) {
-  test::ensure_gst();
-  const std::string line = "videotestsrc num-buffers=1 pattern=" + std::string(pattern) + " ! video/x-raw,width=" +
-                           std::to_string(width) + ",height=" + std::to_string(height) +
-                           " ! pngenc ! filesink location=" + path;
-  GstElement* p = gst_parse_launch(line.c_str(), nullptr);
-  EXPECT_NE(p, nullptr);
-  gst_element_set_state(p, GST_STATE_PLAYING);
-  GstBus* bus = gst_element_get_bus(p);
-  GstMessage* m = gst_bus_timed_pop_filtered(bus, 10 * GST_SECOND,
-                                             static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-  EXPECT_TRUE(m && GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS);
-  if (m) gst_message_unref(m);
-  gst_object_unref(bus);
-  gst_element_set_state(p, GST_STATE_NULL);
-  gst_object_unref(p);
-  return path;
+  return write_test_png(path, width, height, pattern);
 }
 
 const test::TempDir& scratch() {
@@ -235,17 +221,7 @@ TEST(LiveAvatarGen, EosIsForwarded) {
 namespace {
 
 std::string error_going_to_paused(const std::function<void(GstElement*)>& props) {
-  test::ensure_gst();
-  GstElement* e = gst_element_factory_make("liveavatargen", nullptr);
-  gst_object_ref_sink(e);
-  props(e);
-  test::BusCollector bus(e);
-  const GstStateChangeReturn ret = gst_element_set_state(e, GST_STATE_PAUSED);
-  auto errors = bus.take();
-  gst_element_set_state(e, GST_STATE_NULL);
-  gst_object_unref(e);
-  if (ret != GST_STATE_CHANGE_FAILURE) return "(started)";
-  return errors.empty() ? "(failed without an error message)" : errors[0];
+  return test::error_going_to_paused("liveavatargen", props);
 }
 
 }  // namespace

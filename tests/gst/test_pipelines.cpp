@@ -31,20 +31,7 @@ namespace {
 
 std::string png() {
   static test::TempDir* dir = new test::TempDir;
-  static const std::string path = [] {
-    const std::string p = dir->file("face.png");
-    test::ensure_gst();
-    GstElement* e = gst_parse_launch(("videotestsrc num-buffers=1 pattern=ball ! video/x-raw,width=96,height=96 ! "
-                                      "pngenc ! filesink location=" + p).c_str(), nullptr);
-    gst_element_set_state(e, GST_STATE_PLAYING);
-    GstBus* bus = gst_element_get_bus(e);
-    gst_message_unref(gst_bus_timed_pop_filtered(bus, 10 * GST_SECOND,
-                                                 static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR)));
-    gst_object_unref(bus);
-    gst_element_set_state(e, GST_STATE_NULL);
-    gst_object_unref(e);
-    return p;
-  }();
+  static const std::string path = test::write_test_png(dir->file("face.png"), 96, 96, "ball");
   return path;
 }
 
