@@ -604,6 +604,30 @@ TEST(Pipelines, SlowLivePipelineSkipsLateBlocksAndStaysOnTime) {
   }
 }
 
+// A live source into the DiT over two stages (dit-devices=cpu,cpu): every
+// frame at 25 fps at its audio's time through a syncing sink, the latency
+// announced covers the block the pipeline keeps in flight, and the video
+// reaches the sink within it.
+TEST(Pipelines, LiveTwoStageDitGivesEveryFrameOnTime) {
+  for (const char* split : {"steps", "layers"}) {
+    SCOPED_TRACE(split);
+    const int blocks = 10, buffers = blocks * 48 / 10;
+    const size_t frames = 12 * static_cast<size_t>(blocks);
+    const LiveRun r = run_live("audiotestsrc is-live=true num-buffers=" + std::to_string(buffers) +
+                               " samplesperbuffer=1600 ! " + avatar(std::string("size=64*64 dit-devices=cpu,cpu dit-split=") + split) +
+                               " ! fakesink name=sink sync=true signal-handoffs=true");
+    ASSERT_EQ(r.pts.size(), frames) << "every frame, skipped blocks included";
+    for (size_t i = 1; i < r.pts.size(); ++i)
+      ASSERT_EQ(r.pts[i], r.pts[0] + i * (GST_SECOND / 25)) << "frame " << i << ": 25 fps at the audio's time";
+    const double latency_s = static_cast<double>(r.latency) / GST_SECOND, late = r.delay_s(frames - 12, frames);
+    std::printf("[live cpu,cpu %s] latency %.2f s, last block %.2f s behind its audio, %llu skipped (%llu filled)\n",
+                split, latency_s, late, (unsigned long long)r.skipped, (unsigned long long)r.filled);
+    EXPECT_GE(r.latency, 480 * GST_MSECOND) << "the block in flight is part of the latency";
+    EXPECT_EQ(r.filled, r.skipped) << "each skipped block is filled by the decoder";
+    EXPECT_LT(late, latency_s + 0.25) << "the last block is later than the latency promised";
+  }
+}
+
 // Text to avatar (examples/text-to-rtmp.sh): espeak speaks a sentence in real
 // time into liveavatarbin; the video covers the speech, 12 frames a block.
 TEST(Pipelines, TextToSpeechDrivesTheAvatar) {
