@@ -46,12 +46,26 @@ Scale tiny_scale() {
   return s;
 }
 
+// The miniature's starting point (docs/miniature.md): tiny, with a DiT wide
+// enough that a token (a 2x2 patch of 16 latent channels, 64 values) is not
+// squeezed through 64 dimensions, and one more block.
+Scale miniature_scale() {
+  Scale s = tiny_scale();
+  s.name = "miniature";
+  s.dit.dim = 128;
+  s.dit.ffn_dim = 256;
+  s.dit.num_layers = 4;
+  s.dit.audio_inject_layers = {0, 3};
+  return s;
+}
+
 }  // namespace
 
 Scale scale_by_name(const std::string& name) {
   if (name == "tiny") return tiny_scale();
   if (name == "full") return full_scale();
-  throw std::invalid_argument("unknown scale '" + name + "' (expected tiny or full)");
+  if (name == "miniature") return miniature_scale();
+  throw std::invalid_argument("unknown scale '" + name + "' (expected tiny, miniature or full)");
 }
 
 }  // namespace la::tools

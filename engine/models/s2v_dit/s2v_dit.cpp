@@ -1,7 +1,6 @@
 #include "engine/models/s2v_dit/s2v_dit.h"
 
 #include <ATen/ATen.h>
-#include <c10/core/InferenceMode.h>
 #include <algorithm>
 #include <set>
 #include <stdexcept>
@@ -14,6 +13,7 @@
 #include "engine/models/s2v_dit/dit_ops.h"
 #include "engine/models/s2v_dit/lora_merge.h"
 #include "engine/models/s2v_dit/output_head.h"
+#include "engine/nn/inference_guard.h"
 
 namespace la::models {
 namespace {
@@ -70,7 +70,7 @@ std::shared_ptr<const S2vDit> S2vDit::from_tensors(const std::map<std::string, a
                                                    const S2vDitOptions& options, const std::string& origin) {
   if (dtype != at::kFloat && dtype != at::kBFloat16 && dtype != at::kHalf)
     throw std::invalid_argument("S2V DiT dtype must be float32, bfloat16 or float16");
-  c10::InferenceMode guard;
+  nn::InferenceGuard guard(options.record_autograd);
   io::WeightStore store;  // shape checks with the origin's name in errors
   store.add_tensors(origin, tensors);
   std::map<std::string, at::Tensor> checked;
@@ -109,12 +109,12 @@ at::Tensor S2vDit::embed_prompt(const at::Tensor& context) const {
     throw std::invalid_argument("text context has " + std::to_string(context.size(0)) +
                                 " tokens, more than the DiT's text_len " + std::to_string(cfg_.text_len));
   require_stem("embed_prompt");
-  c10::InferenceMode guard;
+  nn::InferenceGuard guard(options_.record_autograd);
   return embed_text(w_, cfg_, context);
 }
 
 PromptCache S2vDit::prompt_layers(const at::Tensor& text) const {
-  c10::InferenceMode guard;
+  nn::InferenceGuard guard(options_.record_autograd);
   const at::Tensor here = text.to(device_);
   PromptCache p;
   for (const auto& blk : w_.blocks) p.layers.push_back(cross_attention_kv(blk, cfg_, here, dtype_));
@@ -141,7 +141,7 @@ SinkActivations S2vDit::sink_input(const at::Tensor& ref_latent, const at::Tenso
     throw std::invalid_argument("reference latent must be one frame and motion latents the same h x w: got " +
                                 shape(ref_latent) + " and " + shape(motion_latents));
   require_stem("the sink prefill's input");
-  c10::InferenceMode guard;
+  nn::InferenceGuard guard(options_.record_autograd);
   const int64_t h = ref_latent.size(2), w = ref_latent.size(3), d = cfg_.dim / cfg_.num_heads;
   const at::Tensor ref = patchify(ref_latent.to(device_, dtype_), w_.patch_embedding) + w_.cond_type_embedding[kReferenceToken];
   const at::Tensor motion = frame_pack(motion_latents.to(device_, dtype_)) + w_.cond_type_embedding[kMotionToken];
@@ -156,7 +156,7 @@ SinkActivations S2vDit::sink_input(const at::Tensor& ref_latent, const at::Tenso
 
 void S2vDit::prefill_layers(SinkActivations& a, const PromptCache& prompt, CondCache& sink, DitTrace* trace) const {
   if (prompt.layers.size() != w_.blocks.size()) throw std::invalid_argument("prefill_sink needs an encoded prompt");
-  c10::InferenceMode guard;
+  nn::InferenceGuard guard(options_.record_autograd);
   sink = CondCache{};
   sink.groups = a.groups;
   sink.tokens = a.hidden.size(1);
@@ -194,7 +194,7 @@ BlockConditioning S2vDit::condition_block(const at::Tensor& audio, const at::Ten
     throw std::invalid_argument("latent size " + std::to_string(latent_h) + "x" + std::to_string(latent_w) +
                                 " is not divisible by the DiT's 2x2 patch");
   require_stem("condition_block");
-  c10::InferenceMode guard;
+  nn::InferenceGuard guard(options_.record_autograd);
   BlockConditioning c;
   auto [global, local] = audio_.block_tokens(audio.unsqueeze(0).to(device_), options_.motion_frames,
                                              options_.motion_latent_frames);
@@ -248,7 +248,7 @@ StepActivations S2vDit::step_input(const at::Tensor& x, float t, const BlockCond
                                 std::to_string(block.first_frame));
   if (rd < 0) throw std::invalid_argument("rd must be >= 0");
   require_stem("step_input");
-  c10::InferenceMode guard;
+  nn::InferenceGuard guard(options_.record_autograd);
   StepActivations a;
   a.frames = frames;
   a.grid_h = grid_h;
@@ -272,7 +272,7 @@ void S2vDit::step_layers(StepActivations& a, const BlockConditioning& block, Ste
   if (prompt.layers.size() != w_.blocks.size()) throw std::invalid_argument("forward needs an encoded prompt");
   if (kv.k.size() != w_.blocks.size() || kv.capacity < tokens || kv.capacity % tokens)
     throw std::invalid_argument("KV cache must hold a whole number of blocks of " + std::to_string(tokens) + " tokens");
-  c10::InferenceMode guard;
+  nn::InferenceGuard guard(options_.record_autograd);
   // Ring write position; once the ring has wrapped, all of it is history.
   const int64_t slot = a.current_start % kv.capacity;
   const int64_t active = a.current_start >= kv.capacity ? kv.capacity : a.current_start + tokens;
@@ -300,7 +300,7 @@ void S2vDit::step_layers(StepActivations& a, const BlockConditioning& block, Ste
 
 at::Tensor S2vDit::step_output(const StepActivations& a) const {
   require_head("step_output");
-  c10::InferenceMode guard;
+  nn::InferenceGuard guard(options_.record_autograd);
   const at::Tensor out = output_head(w_, cfg_, a.hidden, a.e, dtype_);
   return unpatchify(out, a.frames, a.grid_h, a.grid_w, cfg_.out_dim);
 }

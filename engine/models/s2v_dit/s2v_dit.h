@@ -38,6 +38,11 @@ struct S2vDitOptions {
   // The part of the DiT to hold (a pipeline stage, DESIGN §6): its blocks,
   // plus the stem with block 0 and the head with the last block.
   DitLayerRange layers;
+  // Record the autograd graph (tools/miniature trains through this code):
+  // the forward functions then run outside c10::InferenceMode, and from_tensors
+  // keeps float32 weights on their device as the very tensors it was given, so
+  // gradients reach the caller's tensors. Inference leaves it false.
+  bool record_autograd = false;
 };
 
 // What a step hands from one part of the DiT to the next (layer-split

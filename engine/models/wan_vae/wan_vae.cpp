@@ -1,7 +1,6 @@
 #include "engine/models/wan_vae/wan_vae.h"
 
 #include <ATen/ATen.h>
-#include <c10/core/InferenceMode.h>
 #include <stdexcept>
 
 #include "engine/io/tensor_view.h"
@@ -9,6 +8,7 @@
 #include "engine/models/infer_config.h"
 #include "engine/models/wan_vae/blocks.h"
 #include "engine/nn/conv.h"
+#include "engine/nn/inference_guard.h"
 
 namespace la::models {
 namespace {
@@ -43,8 +43,9 @@ std::shared_ptr<const WanVae> WanVae::load(const std::string& path, at::Device d
 }
 
 std::shared_ptr<const WanVae> WanVae::from_store(io::WeightStore& store, const WanVaeConfig& config,
-                                                 at::Device device, at::ScalarType dtype) {
-  return std::shared_ptr<const WanVae>(new WanVae(wan_vae::load_weights(store, config, device, dtype)));
+                                                 at::Device device, at::ScalarType dtype, bool record_autograd) {
+  return std::shared_ptr<const WanVae>(
+      new WanVae(wan_vae::load_weights(store, config, device, dtype), record_autograd));
 }
 
 at::Tensor WanVae::encode_chunks(FeatureCache& cache, const at::Tensor& x, bool stream_first) const {
@@ -78,17 +79,17 @@ at::Tensor WanVae::encode_mu(const at::Tensor& video) const {
 }
 
 at::Tensor WanVae::encode_raw(const at::Tensor& video) const {
-  c10::InferenceMode inference;  // no autograd bookkeeping on any tensor made here
+  nn::InferenceGuard inference(record_autograd_);  // no autograd bookkeeping on any tensor made here
   return encode_mu(video).to(at::kFloat).squeeze(0);
 }
 
 at::Tensor WanVae::encode(const at::Tensor& video) const {
-  c10::InferenceMode inference;
+  nn::InferenceGuard inference(record_autograd_);
   return normalise(encode_mu(video)).to(at::kFloat).squeeze(0);
 }
 
 at::Tensor WanVae::stream_encode(WanVaeEncodeState& state, const at::Tensor& video) const {
-  c10::InferenceMode inference;
+  nn::InferenceGuard inference(record_autograd_);
   const at::Tensor x = as_batch(video, "video", 3, device(), dtype());
   require_pixels(video);
   const bool first = !state.started();
@@ -98,7 +99,7 @@ at::Tensor WanVae::stream_encode(WanVaeEncodeState& state, const at::Tensor& vid
 }
 
 at::Tensor WanVae::decode(WanVaeDecodeState& state, const at::Tensor& latents) const {
-  c10::InferenceMode inference;
+  nn::InferenceGuard inference(record_autograd_);
   const int64_t z = w_.config.z_dim;
   at::Tensor x = as_batch(latents, "latents", z, device(), dtype());
   // Un-normalise by dividing by the stored reciprocal, as the reference does.

@@ -53,8 +53,12 @@ class WanVae {
   // Loads Wan2.1_VAE.pth (or a .safetensors with the same keys); sizes are read
   // from the tensors. Throws io::CheckpointError.
   static std::shared_ptr<const WanVae> load(const std::string& path, at::Device device, at::ScalarType dtype);
+  // record_autograd (tools/miniature trains through this code): encode and
+  // decode record the autograd graph instead of running in inference mode,
+  // and float32 weights on their device are the store's tensors themselves.
   static std::shared_ptr<const WanVae> from_store(io::WeightStore& store, const WanVaeConfig& config,
-                                                  at::Device device, at::ScalarType dtype);
+                                                  at::Device device, at::ScalarType dtype,
+                                                  bool record_autograd = false);
 
   const WanVaeConfig& config() const { return w_.config; }
   at::Device device() const { return w_.mean.device(); }
@@ -76,12 +80,13 @@ class WanVae {
   at::Tensor decode(const at::Tensor& latents) const;
 
  private:
-  explicit WanVae(wan_vae::Weights w) : w_(std::move(w)) {}
+  WanVae(wan_vae::Weights w, bool record_autograd) : w_(std::move(w)), record_autograd_(record_autograd) {}
   // Validated full encode up to the raw mean [1,z,1+k,h,w] in the model dtype.
   at::Tensor encode_mu(const at::Tensor& video) const;
   at::Tensor encode_chunks(wan_vae::FeatureCache& cache, const at::Tensor& video, bool stream_first) const;
   at::Tensor normalise(const at::Tensor& mu) const;
   wan_vae::Weights w_;
+  bool record_autograd_;
 };
 
 }  // namespace la::models
