@@ -155,7 +155,7 @@ TEST(MkCheckpointCli, BadArgumentsExitWithUsage) {
   test::TempDir dir;
   const std::string out = (dir.path() / "x").string();
   const std::pair<std::string, std::string> cases[] = {
-      {"--scale huge --out " + out, "unknown scale 'huge' (expected tiny or full)"},
+      {"--scale huge --out " + out, "unknown scale 'huge' (expected tiny, miniature or full)"},
       {"--seed", "--seed needs a value"},
       {"", "--out is required"},
       {"--out " + out + " --shards 0", "--shards must be 1..99"},
