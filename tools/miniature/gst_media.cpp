@@ -47,6 +47,13 @@ void throw_if_error(GstBus* bus) {
   }
 }
 
+// The 25 fps frame a timestamp falls in, counted from `start` (-1 before it).
+int64_t frame_index(GstClockTime pts, GstClockTime start) {
+  const GstClockTime frame = GST_SECOND / kFps;
+  if (!GST_CLOCK_TIME_IS_VALID(pts) || pts + frame / 2 < start) return -1;
+  return static_cast<int64_t>((pts - start + frame / 2) / frame);
+}
+
 }  // namespace
 
 std::vector<TimedFrame> pull_frames(GstElement* appsink, GstBus* bus) {
@@ -114,28 +121,25 @@ std::vector<float> read_audio_16k(const std::string& path) {
   gst_element_set_state(p.get(), GST_STATE_PLAYING);
   std::vector<float> out;
   std::string error;
-  while (true) {
-    if (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
-      GError* err = nullptr;
-      gst_message_parse_error(m, &err, nullptr);
-      error = err->message;
-      g_error_free(err);
-      gst_message_unref(m);
-      break;
+  try {
+    while (true) {
+      throw_if_error(bus);
+      GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 100 * GST_MSECOND);
+      if (!s) {
+        if (gst_app_sink_is_eos(GST_APP_SINK(sink))) break;
+        continue;
+      }
+      GstMapInfo map;
+      GstBuffer* buf = gst_sample_get_buffer(s);
+      if (gst_buffer_map(buf, &map, GST_MAP_READ)) {
+        const float* f = reinterpret_cast<const float*>(map.data);
+        out.insert(out.end(), f, f + map.size / sizeof(float));
+        gst_buffer_unmap(buf, &map);
+      }
+      gst_sample_unref(s);
     }
-    GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 100 * GST_MSECOND);
-    if (!s) {
-      if (gst_app_sink_is_eos(GST_APP_SINK(sink))) break;
-      continue;
-    }
-    GstMapInfo map;
-    GstBuffer* buf = gst_sample_get_buffer(s);
-    if (gst_buffer_map(buf, &map, GST_MAP_READ)) {
-      const float* f = reinterpret_cast<const float*>(map.data);
-      out.insert(out.end(), f, f + map.size / sizeof(float));
-      gst_buffer_unmap(buf, &map);
-    }
-    gst_sample_unref(s);
+  } catch (const std::runtime_error& e) {
+    error = e.what();
   }
   gst_object_unref(bus);
   gst_object_unref(sink);
@@ -145,11 +149,9 @@ std::vector<float> read_audio_16k(const std::string& path) {
 
 std::vector<double> mouth_series(const std::vector<TimedFrame>& frames, GstClockTime start, int64_t count) {
   std::vector<double> out(static_cast<size_t>(count), std::nan(""));
-  const GstClockTime frame = GST_SECOND / kFps;
   for (const auto& f : frames) {
-    if (!GST_CLOCK_TIME_IS_VALID(f.pts) || f.pts + frame / 2 < start) continue;
-    const int64_t n = static_cast<int64_t>((f.pts - start + frame / 2) / frame);
-    if (n < count) out[n] = measure_mouth_opening(f.rgb);
+    const int64_t n = frame_index(f.pts, start);
+    if (n >= 0 && n < count) out[n] = measure_mouth_opening(f.rgb);
   }
   for (int64_t n = 0; n < count; ++n)
     if (std::isnan(out[n]))
@@ -199,14 +201,11 @@ void write_strip_png(const std::string& path, const std::vector<TimedFrame>& fra
   if (frames.empty()) throw std::runtime_error("no frames for the strip");
   const int64_t size = frames.front().rgb.size(0), plot = size / 2;
   at::Tensor strip = at::full({size + plot, size * count, 3}, 255, at::kByte);
-  const GstClockTime frame = GST_SECOND / kFps;
   const double mouth_max = std::max(1.0, *std::max_element(mouth.begin(), mouth.end()));
   for (int64_t i = 0; i < count; ++i) {
     const int64_t n = first + i * step;
     for (const auto& f : frames)
-      if (GST_CLOCK_TIME_IS_VALID(f.pts) && f.pts + frame / 2 >= start &&
-          static_cast<int64_t>((f.pts - start + frame / 2) / frame) == n)
-        strip.narrow(0, 0, size).narrow(1, i * size, size).copy_(f.rgb);
+      if (frame_index(f.pts, start) == n) strip.narrow(0, 0, size).narrow(1, i * size, size).copy_(f.rgb);
     // The frame's own step of the series: envelope as a grey bar, mouth as a red one.
     if (n >= static_cast<int64_t>(envelope.size()) || n >= static_cast<int64_t>(mouth.size())) continue;
     const int64_t e = static_cast<int64_t>(std::lround(envelope[n] * (plot - 4)));

@@ -134,13 +134,15 @@ double train_dit(const models::S2vDit& dit, const std::vector<at::Tensor>& param
     // sample: its error stays near 1 and its gradient is mostly noise, while
     // the sampler moves the latents by sigma times its output. A tenth of the
     // weight keeps it trained without drowning the other steps.
-    loss = loss * (k == 3 ? 0.1 : 1.0) / static_cast<double>(blocks);
+    const double weight = k == 3 ? 0.1 : 1.0;
+    loss = loss * weight / static_cast<double>(blocks);
     adam.zero_grad();
     loss.backward();
     adam.step(lr_scale(step, run.steps));
-    by_step[k] += loss.item<double>() / (k == 3 ? 0.1 : 1.0);
+    const double unweighted = loss.item<double>() / weight;
+    by_step[k] += unweighted;
     ++count_by_step[k];
-    progress.add(step, loss.item<double>() / (k == 3 ? 0.1 : 1.0));
+    progress.add(step, unweighted);
     if ((step + 1) % 100 == 0) {
       std::printf("    by sampler step (sigma %.3f %.3f %.3f %.3f): %.4f %.4f %.4f %.4f\n", schedule.sigmas[0],
                   schedule.sigmas[1], schedule.sigmas[2], schedule.sigmas[3], by_step[0] / std::max(1, count_by_step[0]),
