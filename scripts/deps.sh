@@ -53,6 +53,22 @@ if [[ ! -f "$venv/.torch-$torch_version-ok" ]]; then
   touch "$venv/.torch-$torch_version-ok"
 fi
 
+# The CUDA runtime headers torch brings (nvidia-cuda-runtime) include crt/host_config.h and, through
+# cuda_fp16.h (which nccl.h includes), nv/target: NVIDIA ships those in wheels of their own that
+# torch does not require, nvidia-cuda-crt and nvidia-cuda-cccl, of the same CUDA major.minor
+# (meson.build checks for both).
+for runtime in "$venv"/lib/python3*/site-packages/nvidia_cuda_runtime-*.dist-info; do
+  [[ -d $runtime ]] || continue
+  headers=$(ls -d "$(dirname "$runtime")"/nvidia/cu*/include 2>/dev/null | head -1)
+  [[ -n $headers ]] || continue
+  cuda_version=$(basename "$runtime" | sed -n 's/^nvidia_cuda_runtime-\([0-9]*\.[0-9]*\)\..*/\1/p')
+  for pair in crt/host_config.h:nvidia-cuda-crt nv/target:nvidia-cuda-cccl; do
+    [[ -f $headers/${pair%%:*} ]] && continue
+    echo "deps: installing ${pair#*:}==$cuda_version.* (${pair%%:*} for the CUDA $cuda_version headers)"
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps "${pair#*:}==$cuda_version.*"
+  done
+done
+
 # The reference's libraries for the cross-checks against it, at its pins
 # (requirements.txt): transformers and tokenizers for the prompt tokenizer
 # (tests/unit/hf_umt5_tokenize.py), with sentencepiece and protobuf for
