@@ -391,9 +391,17 @@ TEST(LaVaeDecode, AnswersCudaContextQueriesInNullOnlyForACudaDevice) {
     g_object_set(dec, "cuda-device-id", 0, nullptr);
     GstCudaContext* answered = context_answered_by(src);
     ASSERT_NE(answered, nullptr) << "cuda-device-id=0 in NULL";
+    GstCudaContext* again = context_answered_by(src);
+    EXPECT_EQ(again, answered) << "one GstCudaContext per device, shared by every answer";
+    // The plugin and this test each link the glue, so each has its own wrapper object: compare
+    // what they wrap, the device's primary CUDA context (the one LibTorch uses).
     GstCudaContext* ours = gst::primary_cuda_context(0);
-    EXPECT_EQ(answered, ours);
+    EXPECT_EQ(gst_cuda_context_get_handle(answered), gst_cuda_context_get_handle(ours));
+    guint device_id = 99;
+    g_object_get(answered, "cuda-device-id", &device_id, nullptr);
+    EXPECT_EQ(device_id, 0u);
     gst_object_unref(ours);
+    gst_object_unref(again);
     gst_object_unref(answered);
   }
   gst_object_unref(src);

@@ -9,6 +9,7 @@
 #include <gst/pbutils/pbutils.h>
 #include <gst/video/video.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -455,6 +456,7 @@ struct LiveRun {
   std::vector<GstClockTime> pts, arrived;
   uint64_t skipped = 0;  // liveavatargen's skipped-blocks, last reported
   uint64_t filled = 0;   // lavaedecode's blocks filled with its last frame
+  double slowest_decode_s = 0;  // lavaedecode's longest block-seconds
   std::vector<std::string> warnings;
   GstClockTime latency = 0;  // the pipeline's, at the end
   double wall_s = 0;
@@ -502,8 +504,12 @@ LiveRun run_live(const std::string& launch) {
     }
     if (type == GST_MESSAGE_ELEMENT && gst_structure_has_name(gst_message_get_structure(m), "liveavatar-progress")) {
       guint64 skipped = 0;
+      double seconds = 0;
       gst_structure_get_uint64(gst_message_get_structure(m), "skipped-blocks", &skipped);
-      (std::string(GST_OBJECT_NAME(GST_MESSAGE_SRC(m))) == "gen" ? r.skipped : r.filled) = skipped;
+      gst_structure_get_double(gst_message_get_structure(m), "block-seconds", &seconds);
+      const bool generator = std::string(GST_OBJECT_NAME(GST_MESSAGE_SRC(m))) == "gen";
+      (generator ? r.skipped : r.filled) = skipped;
+      if (!generator) r.slowest_decode_s = std::max(r.slowest_decode_s, seconds);
     }
     if (type == GST_MESSAGE_ERROR) {
       GError* err = nullptr;
@@ -543,19 +549,23 @@ TEST(Pipelines, SlowLivePipelineSkipsLateBlocksAndStaysOnTime) {
     bool skip;
     // How much later than the pipeline latency the last block may come, and
     // how much the delay may grow. A slow decoder's block also waits in the
-    // bin's one-block queue for the block before it, up to one decode time
-    // (0.6-0.7 s here), which no LATENCY answer covers.
-    double over_latency_s, max_growth_s;
+    // bin's one-block queue for the block before it, up to one decode time,
+    // which no LATENCY answer covers: for the decoder both are in units of
+    // the slowest decode of the run (0.6-0.7 s on CI's 2 cores; slower on a
+    // 16-core machine running 8 test programs at once, which failed fixed
+    // bounds of 1.2 s and 1.0 s by 0.1 and 0.3 s).
+    double over_latency, max_growth;
+    bool in_decode_times;
     // Skips to expect at least: the slow generator (real-time factor about
     // 3) always skips; the decoder (about 1.3) falls behind slowly, and over
     // 13 blocks skipped 0-2 in runs here, its delay bounded either way.
     uint64_t min_skipped;
   };
   const Case cases[] = {
-      {"slow generator, skip-late", "size=64*64 steps=1000 skip-late=true", 10, true, 0.25, 0.5, 2},
-      {"slow generator, every block", "size=64*64 steps=1000 skip-late=false", 8, false, 0, 0, 0},
+      {"slow generator, skip-late", "size=64*64 steps=1000 skip-late=true", 10, true, 0.25, 0.5, false, 2},
+      {"slow generator, every block", "size=64*64 steps=1000 skip-late=false", 8, false, 0, 0, false, 0},
       // 768*768 gives 128x128 from the 96x96 test picture (never upscaled).
-      {"slow decoder, skip-late", "size=768*768 skip-late=true", 13, true, 1.2, 1.0, 0},
+      {"slow decoder, skip-late", "size=768*768 skip-late=true", 13, true, 2.0, 1.6, true, 0},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -578,18 +588,22 @@ TEST(Pipelines, SlowLivePipelineSkipsLateBlocksAndStaysOnTime) {
       slow += w.find("is slower than real time: real-time factor") != std::string::npos;
       skipping += w.find("skipping blocks to keep the live pipeline on time") != std::string::npos;
     }
+    const double unit_s = c.in_decode_times ? r.slowest_decode_s : 1.0;
+    const double over_latency_s = c.over_latency * unit_s, max_growth_s = c.max_growth * unit_s;
     std::printf("[slow live] %s: %.1f s for %.1f s of audio, %llu of %d blocks skipped (%llu filled), video behind "
-                "its audio by %.2f s at block 3 and %.2f s at the last; pipeline latency %.2f s\n",
+                "its audio by %.2f s at block 3 and %.2f s at the last; pipeline latency %.2f s; slowest decode "
+                "%.2f s\n",
                 c.name, r.wall_s, c.blocks * 0.48, (unsigned long long)r.skipped, c.blocks,
-                (unsigned long long)r.filled, early, late, latency_s);
+                (unsigned long long)r.filled, early, late, latency_s, r.slowest_decode_s);
+    if (c.in_decode_times) ASSERT_GT(r.slowest_decode_s, 0.0) << "lavaedecode reported its block times";
     EXPECT_GE(slow, 1) << "slower than real time here: the warning says so";
     if (c.skip) {
       EXPECT_GE(r.skipped, c.min_skipped);
       EXPECT_EQ(r.filled, r.skipped) << "each skipped block is filled by the decoder";
       EXPECT_EQ(skipping, r.skipped > 0 ? 1 : 0) << "one warning when skipping starts";
-      EXPECT_LT(late - early, c.max_growth_s) << "the delay stays bounded";
-      EXPECT_LT(late, latency_s + c.over_latency_s) << "the last block is later than the latency promised";
-      test::record_doc_figure(std::string("live.slow.") + (c.over_latency_s < 1 ? "generator" : "decoder") +
+      EXPECT_LT(late - early, max_growth_s) << "the delay stays bounded";
+      EXPECT_LT(late, latency_s + over_latency_s) << "the last block is later than the latency promised";
+      test::record_doc_figure(std::string("live.slow.") + (c.in_decode_times ? "decoder" : "generator") +
                                   ".over_latency_s",
                               late - latency_s);
     } else {
@@ -633,6 +647,10 @@ TEST(Pipelines, LiveTwoStageDitGivesEveryFrameOnTime) {
 TEST(Pipelines, TextToSpeechDrivesTheAvatar) {
   test::ensure_gst();
   GstElementFactory* espeak = gst_element_factory_find("espeak");
+  // The GPU machines' GStreamer is scripts/gpu-kit.sh's bundle (env.sh sets LA_GPU_KIT), which
+  // leaves espeak-ng and its voice data out to fit the device tool's 64 MiB: a skip there, said so.
+  // Everywhere else (CI, the README's install) a missing espeak is a broken setup: a failure.
+  if (!espeak && std::getenv("LA_GPU_KIT")) GTEST_SKIP() << "the GPU kit carries no espeak element";
   ASSERT_TRUE(espeak) << "no espeak element: apt-get install gstreamer1.0-espeak";
   gst_object_unref(espeak);
   GstElement* p = parse("espeak text=\"Hello. I am a live avatar.\" ! audioconvert ! audioresample ! "

@@ -149,8 +149,14 @@ TEST(AvatarGenerator, OffloadedTextEncoderMemoryIsReturnedToTheDevice) {
                                                               m.dit->config().text_len);
   const std::string t5_path = (ck / "models_t5_umt5-xxl-enc-bf16.pth").string();
   int64_t with_t5 = 0, t5_bytes = 0;
+  // The tiny umT5 is a few hundred KiB of small tensors that share the allocator's 2 MiB segments
+  // with the DiT's and the prompt's, so freeing it alone frees no whole segment (seen on an H200:
+  // 38.0 MiB reserved before and after). A 64 MiB scratch tensor, freed when the loader returns
+  // like the real encoder's 11 GB of weights after the prompt, is a segment of its own: it stays
+  // cached unless the generator hands the cache back to the device.
   m.load_t5 = [&] {
     auto t5 = models::Umt5Encoder::load(t5_path, cuda, at::kBFloat16);
+    const at::Tensor scratch = at::empty({64 << 20}, at::TensorOptions().dtype(at::kByte).device(cuda));
     with_t5 = reserved_bytes(0);
     t5_bytes = c10::cuda::CUDACachingAllocator::getDeviceStats(0).allocated_bytes[0].current;
     return t5;
@@ -162,5 +168,5 @@ TEST(AvatarGenerator, OffloadedTextEncoderMemoryIsReturnedToTheDevice) {
   std::printf("[offload] reserved with umT5 %.1f MiB, after the prompt %.1f MiB\n", with_t5 / 1048576.0,
               after / 1048576.0);
   EXPECT_GT(t5_bytes, 0);
-  EXPECT_LT(after, with_t5) << "the released umT5 is still reserved by LibTorch's caching allocator";
+  EXPECT_LE(after, with_t5 - (64 << 20)) << "the released memory is still reserved by LibTorch's caching allocator";
 }

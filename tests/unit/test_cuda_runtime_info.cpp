@@ -79,6 +79,9 @@ TEST(CudaRuntimeInfo, ReleasingCachedMemoryReturnsItToTheDevice) {
   if (la::runtime::query_cuda_runtime().device_count == 0) GTEST_SKIP() << "no CUDA device";
   const c10::Device cuda(c10::kCUDA, 0);
   auto reserved = [] { return c10::cuda::CUDACachingAllocator::getDeviceStats(0).reserved_bytes[0].current; };
+  // The caching allocator sets its devices up at the first CUDA allocation; before it,
+  // getDeviceStats throws "Invalid device argument" (seen on an H200, LibTorch 2.11).
+  at::empty({1}, at::TensorOptions().device(cuda));
   la::runtime::release_cached_device_memory(cuda);
   const int64_t before = reserved();
   {
