@@ -47,8 +47,9 @@ case "${1:-}" in
   #   unit-avatar-generator: AvatarGenerator.OffloadedTextEncoderMemoryIsReturnedToTheDevice
   #   unit-fp8: the decision at load (CPU), the device's own capability printed by unit-io
   #   gst-pipelines: Pipelines.CudaMemoryOutputOnTheGpu (three stages, three streams, events between them)
+  #   gst-launch: the elements and liveavatarbin on cuda:0 in a gst-launch-1.0 process of their own
   streams) shift; tests=(gst-glue gst-lavaedecode unit-audio-features unit-io unit-avatar-generator unit-fp8
-                         gst-pipelines) ;;
+                         gst-pipelines gst-launch) ;;
   # Issue 12 (several devices per stream); multi-GPU NCCL needs a machine with several GPUs.
   devices) shift; tests=(unit-dit-pipeline unit-memory-plan gst-dit-devices) ;;
   -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}"; exit 0 ;;
@@ -85,6 +86,20 @@ log "python3 $py: torch $torch_ver (CUDA $torch_cuda), cuda available: $cuda_ok,
 mapfile -t found < <("$py" "$root/scripts/find-torch.py" "$torch_dir" 2>>"$pre") || true
 if [[ -n ${found[4]:-} && -n ${found[6]:-} ]]; then
   cuda_args=(-Dcudart_from=wheel)
+  # Its CUDA headers include crt/host_config.h and nv/target, shipped apart (nvidia-cuda-crt,
+  # nvidia-cuda-cccl): the kit carries both, installed here beside torch when missing.
+  wheel_inc="$(dirname "$(dirname "${found[4]}")")/include"
+  have=$(ls -d "$torch_dir"/../nvidia_cuda_runtime-*.dist-info 2>/dev/null \
+    | sed -n 's/.*nvidia_cuda_runtime-\([0-9]*\.[0-9]*\)\..*/\1/p' | head -1)
+  for pair in crt/host_config.h:nvidia_cuda_crt nv/target:nvidia_cuda_cccl; do
+    [[ -f $wheel_inc/${pair%%:*} ]] && continue
+    wheel=$(ls "$kit"/wheels/"${pair#*:}"-"$have".*.whl 2>/dev/null | head -1)
+    [[ -n $have && -n $wheel ]] || die "$wheel_inc/${pair%%:*} missing and the kit has no ${pair#*:} $have wheel"
+    "$py" -m pip install -q --no-deps --no-index --disable-pip-version-check "$wheel" >>"$pre" 2>&1 \
+      || die "pip install $wheel beside $torch_dir failed (see $pre)"
+    log "installed $(basename "$wheel") (${pair%%:*}) beside torch"
+  done
+  cuda_inc="$(dirname "$(dirname "${found[4]}")")/include"  # the smoke test includes CUDA headers
   log "CUDA runtime ${found[4]} and NCCL ${found[6]}: PyTorch's own (-Dcudart_from=wheel)"
 else
 # CUDA toolkit and NCCL ------------------------------------------------------------------
@@ -219,8 +234,9 @@ log "kit smoke test passed: headers, pkg-config, libraries and GStreamer element
 setup_log="$out/gpu-check-setup.log" compile_log="$out/gpu-check-compile.log"
 if [[ ! -f $build/build.ninja ]]; then
   log "meson setup $build"
+  # -Dlive_outputs=disabled: the kit carries no gst-rtsp-server, webrtc or sdp.
   # shellcheck disable=SC2086
-  "${mesonc[@]}" setup "$build" "$root" -Dtorch_dir="$torch_dir" "${cuda_args[@]}" -Dbuildtype=release \
+  "${mesonc[@]}" setup "$build" "$root" -Dtorch_dir="$torch_dir" "${cuda_args[@]}" -Dbuildtype=release -Dlive_outputs=disabled \
     ${LA_MESON_ARGS:-} >"$setup_log" 2>&1 || { tail -40 "$setup_log"; die "meson setup failed (log: $setup_log)"; }
   grep -E 'found: (YES|NO)|LibTorch|compiler for' "$setup_log" | sed 's/^/  /' || true
 else

@@ -11,6 +11,7 @@
 #              that the ones we need Require (so pkg-config never looks at the system)
 # .gpu/parity.tar.xz  the parity fixtures (../shared/fixtures/parity does not travel), which
 #              env.sh unpacks into .gpu/parity when LIVEAVATAR_PARITY_DIR is unset
+# .gpu/wheels  nvidia-cuda-crt, -cccl (crt/host_config.h, nv/target for the torch wheel's CUDA headers)
 # .gpu/demo    speech.wav (espeak-ng) and face.png for `scripts/gpu-check.sh demo`
 # .gpu/smoke   smoke.cpp: compiled by gpu-check.sh first, to fail in seconds rather than minutes
 # .gpu/env.sh  source it (bash): PKG_CONFIG_LIBDIR/PATH, LD_LIBRARY_PATH, LIBRARY_PATH, GST_*, PATH
@@ -155,6 +156,18 @@ fi
 export LIVEAVATAR_PARITY_DIR="${LIVEAVATAR_PARITY_DIR:-$_la_kit/parity}"
 export LA_GPU_KIT="$_la_kit"
 ENV
+
+# --- nvidia-cuda-crt and -cccl: crt/host_config.h and nv/target, which the torch wheel's CUDA ---
+# headers include. The GPU machine's torch has the CUDA runtime wheel without them (meson.build
+# checks); gpu-check.sh installs these wheels into that environment when CUDA major.minor matches.
+venv="${LA_TORCH_VENV:-$HOME/.cache/gst-liveavatar/torch-$(cat "$root/scripts/torch-version")}"
+runtime=$(ls -d "$venv"/lib/python3*/site-packages/nvidia_cuda_runtime-*.dist-info 2>/dev/null | head -1)
+[[ -n $runtime ]] || die "no nvidia-cuda-runtime in $venv (run scripts/deps.sh)"
+cuda_version=$(basename "$runtime" | sed -n 's/^nvidia_cuda_runtime-\([0-9]*\.[0-9]*\)\..*/\1/p')
+mkdir -p "$kit/wheels"
+"$venv/bin/pip" download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+  --platform manylinux_2_17_x86_64 -d "$kit/wheels" "nvidia-cuda-crt==$cuda_version.*" \
+  "nvidia-cuda-cccl==$cuda_version.*" || die "pip download nvidia-cuda-crt/cccl==$cuda_version.* failed"
 
 # --- Data: parity fixtures, demo input ------------------------------------------------------
 tar -C "$shared/fixtures" --mode=u+w -cf - parity | xz -6 -T2 >"$kit/parity.tar.xz"

@@ -170,10 +170,21 @@ int main(int argc, char** argv) {
                 (long long)o.width, (long long)o.height, (long long)tokens, o.steps, (long long)dit->fp8_layers(),
                 load_ms);
 
+    // Device peaks per phase (the planner's activation line is the largest transient of one
+    // step or one prefill above what stays allocated): loading, the prefill, the blocks.
+    const auto loaded = la::tools::memory_stats(device);
+    la::tools::reset_device_peak(device);
     auto t0 = Clock::now();
     session.prepare();
     sync(device);
+    const auto prefilled = la::tools::memory_stats(device);
     std::printf("sink prefill: %.1f ms, caches %.2f GiB\n", ms_since(t0), gib(session.cache_bytes()));
+    if (device.is_cuda())
+      std::printf("device memory: after loading %.2f GiB (peak %.2f); prefill peak %.2f GiB, after it %.2f GiB "
+                  "(transient %.2f)\n",
+                  gib(loaded.device_bytes), gib(loaded.device_peak_bytes), gib(prefilled.device_peak_bytes),
+                  gib(prefilled.device_bytes), gib(prefilled.device_peak_bytes - prefilled.device_bytes));
+    la::tools::reset_device_peak(device);
 
     std::vector<double> step_ms(o.steps);
     Clock::time_point step_start;
@@ -209,8 +220,9 @@ int main(int argc, char** argv) {
       std::printf("steady state (%lld blocks): %.1f ms/block, %.4g TFLOP/s, %.4g TFLOP per forward\n",
                   (long long)steady_blocks, steady_ms / steady_blocks, steady_flops / steady_ms / 1e9,
                   steady_flops / steady_blocks / o.steps / 1e12);
-    std::printf("memory: rss %.2f GiB (peak %.2f), device %.2f GiB (peak %.2f)\n", gib(m.rss_bytes),
-                gib(m.peak_rss_bytes), gib(m.device_bytes), gib(m.device_peak_bytes));
+    std::printf("memory: rss %.2f GiB (peak %.2f), device %.2f GiB (peak during the blocks %.2f, transient %.2f)\n",
+                gib(m.rss_bytes), gib(m.peak_rss_bytes), gib(m.device_bytes), gib(m.device_peak_bytes),
+                gib(m.device_peak_bytes - m.device_bytes));
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "la-bench-dit: %s\n", e.what());

@@ -30,4 +30,8 @@ MemoryStats memory_stats(at::Device device) {
   return s;
 }
 
+void reset_device_peak(at::Device device) {
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+}
+
 }  // namespace la::tools

@@ -15,4 +15,8 @@ struct MemoryStats {
 
 MemoryStats memory_stats(at::Device device);
 
+// Starts a new device peak (CUDA; nothing on the CPU): the peak of one phase (loading, the sink
+// prefill, the blocks) then reads apart from the others.
+void reset_device_peak(at::Device device);
+
 }  // namespace la::tools

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Prints the GPU figures that the notes of issues 12 and 14 quote, ON A GPU MACHINE, after
+# scripts/gpu-check.sh has built build-gpu/ (same run, or a warm machine that kept it):
+#
+#   bash scripts/gpu-check.sh build && bash scripts/gpu-figures.sh
+#
+#   1. la-plan's prediction for one H200 (141 GiB) at 720x400, bf16 and fp8 (issue 12: planner vs
+#      measured peak device memory);
+#   2. la-bench-dit with random full-scale (14B) weights on cuda:0 at 720x400: per-step times,
+#      ms/block, TFLOP/s, peak device memory; bf16, then fp8 (issue 14: fp8 on/off);
+#   3. la-bench-dit --devices: the DiT pipeline with one stage and with two stages on cuda:0, both
+#      splits, tiny scale (issue 12: per-stage busy/idle time with every stage on the one GPU);
+#   4. la-bench-vae with random full-scale weights on cuda:0 at 720x400 (per-block decode time);
+#   5. the demo pipeline with the miniature (models/miniature) and cuda-device-id=0, then la-lipsync;
+#      if gst-launch-1.0 crashes, the same line again under cuda-gdb, printing the caller.
+#
+# Each step has its own time limit and the whole script LA_FIGURES_S seconds (default 240); a step
+# that would start with under 15 s left is skipped and says so. Output: stdout, and
+# ${OUT:-/tmp}/gpu-figures-avatar.mp4 from step 5.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+build="${LA_BUILD_DIR:-$root/build-gpu}"
+budget="${LA_FIGURES_S:-240}"
+out="${OUT:-/tmp}"
+start=$SECONDS
+mkdir -p "$out"
+[[ -x $build/tools/la-bench-dit ]] || { echo "gpu-figures: $build/tools/la-bench-dit missing: run scripts/gpu-check.sh build first" >&2; exit 1; }
+# shellcheck disable=SC1091
+set +u; . "$root/.gpu/env.sh"; set -u
+export GST_PLUGIN_PATH="$build/elements" GST_REGISTRY=/tmp/la-figures-registry.bin
+
+step() {  # LIMIT_S LABEL COMMAND...: runs COMMAND for at most LIMIT_S (less if the budget is short)
+  local limit=$1 label=$2 left rc
+  shift 2
+  left=$((budget - (SECONDS - start)))
+  step_rc=skipped
+  if ((left < 15)); then echo "gpu-figures: $label: SKIPPED (${left} s of the budget left)"; return 0; fi
+  ((limit > left)) && limit=$left
+  echo "=== gpu-figures [$((SECONDS - start))s]: $label: $*"
+  timeout -k 5 "$limit" "$@" 2>&1
+  rc=$?
+  step_rc=$rc
+  ((rc == 0)) || echo "gpu-figures: $label: exit $rc$( ((rc == 124 || rc == 137)) && echo " (stopped at $limit s)")"
+}
+
+step 20 "plan bf16" "$build/tools/la-plan" --size '720*400' --devices 1x141
+step 20 "plan fp8" "$build/tools/la-plan" --size '720*400' --devices 1x141 --fp8
+step 70 "DiT 14B bf16" "$build/tools/la-bench-dit" --scale full --device cuda:0 --width 720 --height 400 --blocks 5
+step 70 "DiT 14B fp8" "$build/tools/la-bench-dit" --scale full --device cuda:0 --width 720 --height 400 --blocks 5 --fp8
+for d in cuda:0 cuda:0,cuda:0; do
+  for s in layers steps; do
+    step 30 "pipeline $d $s" "$build/tools/la-bench-dit" --devices "$d" --split "$s" --scale tiny --blocks 8
+  done
+done
+step 60 "VAE full bf16" "$build/tools/la-bench-vae" --scale full --device cuda:0 --width 720 --height 400 --blocks 4
+mini="$root/models/miniature"
+t0=$(date +%s.%N)
+demo_line=(filesrc location="$root/.gpu/demo/speech.wav" ! wavparse ! liveavatarbin
+  checkpoint-dir="$mini/Wan2.2-S2V-14B" lora="$mini/LiveAvatar/liveavatar.safetensors" image="$mini/face.png"
+  size='128*128' prompt="A person talking to the camera" cuda-device-id=0 !)
+step 60 "demo (miniature, cuda-device-id=0)" gst-launch-1.0 --no-fault -e "${demo_line[@]}" videoconvert ! openh264enc \
+  ! h264parse ! mp4mux ! filesink location="$out/gpu-figures-avatar.mp4"
+demo_rc=$step_rc
+# A crash of gst-launch-1.0 (seen 2026-11-29: SIGSEGV, a call through a null function pointer in
+# the main thread): again under cuda-gdb, which prints the caller from the return address on the
+# stack (the frame at address 0 has no unwind information).
+if [[ $demo_rc =~ ^[0-9]+$ ]] && ((demo_rc > 128 && demo_rc != 137)) && command -v cuda-gdb >/dev/null; then
+  step 90 "demo crash: caller" cuda-gdb -q -batch -ex run -ex 'x/4a $sp' -ex 'info symbol *(void**)$sp' \
+    -ex 'thread apply 1 bt 12' --args gst-launch-1.0 --no-fault "${demo_line[@]}" fakesink
+fi
+if [[ -s $out/gpu-figures-avatar.mp4 ]]; then
+  echo "gpu-figures: demo wall $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s (model load included)"
+  step 30 "lip sync" "$build/tools/la-lipsync" --video "$out/gpu-figures-avatar.mp4" --audio "$root/.gpu/demo/speech.wav"
+fi
+echo "gpu-figures: done in $((SECONDS - start)) s"
