@@ -9,12 +9,19 @@ namespace {
 
 constexpr double kE4m3Max = 448.0;
 
-// (values in e4m3, 1 / s as a 0-dim float32 tensor).
+// (values in e4m3, 1 / s as a 0-dim float32 tensor). Runs for every activation of every linear,
+// so it makes three passes over `t` rather than the six of the formula written out (a float32
+// copy, abs, max, product, clamp, cast: on an H200 the fp8 DiT was 10 % slower than bf16 with
+// those), and gives the same bits:
+// - amax from aminmax on `t` itself: min, max and negation are exact in any float dtype;
+// - the product in float32 (a 1-element float32 scale promotes it), rounded once to e4m3;
+// - no clamp: |x| <= amax makes |x * s| <= 448 up to float32's rounding of s and of the product
+//   (below 448.0001), and e4m3 rounds anything under 464 to at most 448, as the clamp would.
 std::pair<at::Tensor, at::Tensor> quantize(const at::Tensor& t) {
-  const at::Tensor f = t.to(at::kFloat);
-  const at::Tensor amax = f.abs().max().clamp_min(1e-12);
+  const auto [lo, hi] = at::aminmax(t);
+  const at::Tensor amax = at::maximum(hi, lo.neg()).to(at::kFloat).clamp_min(1e-12);
   const at::Tensor s = (kE4m3Max / amax).clamp_max(kE4m3Max);
-  const at::Tensor q = (f * s).clamp(-kE4m3Max, kE4m3Max).to(at::kFloat8_e4m3fn);
+  const at::Tensor q = at::mul(t, s.reshape({1})).to(at::kFloat8_e4m3fn);
   return {q, s.reciprocal()};
 }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <cstdio>
 #include <cstring>
 
 #include <gst/cuda/gstcudacontext.h>
@@ -445,6 +446,9 @@ TEST(LaVaeDecode, NvcodecElementStartedFirstTakesOurCudaContext) {
   GstCudaContext* ours = gst::primary_cuda_context(0);
   EXPECT_EQ(gst_cuda_context_get_handle(theirs), gst_cuda_context_get_handle(ours))
       << nv << " made a CUDA context of its own instead of taking lavaedecode's";
+  // Which one ran (an H200 has no NVENC, so nvh264enc is not registered there).
+  std::printf("[nvcodec] %s, started first, holds %s CUDA context\n", nv,
+              gst_cuda_context_get_handle(theirs) == gst_cuda_context_get_handle(ours) ? "lavaedecode's" : "another");
   gst_object_unref(ours);
   gst_object_unref(theirs);
   gst_object_unref(sink);
