@@ -11,6 +11,8 @@
 #   3. la-bench-dit --devices: the DiT pipeline with one stage and with two stages on cuda:0, both
 #      splits, tiny scale (issue 12: per-stage busy/idle time with every stage on the one GPU);
 #   4. la-bench-vae with random full-scale weights on cuda:0 at 720x400 (per-block decode time);
+#      la-bench-stages: liveavatarbin with the miniature on cuda:0, how many of its stages compute
+#      at once (issue 14: each element on its own stream);
 #   5. the demo pipeline with the miniature (models/miniature) and cuda-device-id=0, then la-lipsync;
 #      if gst-launch-1.0 crashes, the same line again under cuda-gdb, printing the caller.
 #
@@ -55,6 +57,9 @@ for d in cuda:0 cuda:0,cuda:0; do
 done
 step 60 "VAE full bf16" "$build/tools/la-bench-vae" --scale full --device cuda:0 --width 720 --height 400 --blocks 4
 mini="$root/models/miniature"
+# Element stages on their own streams (issue 14): in-process, before the gst-launch demo line.
+step 60 "stages (miniature, cuda-device-id=0)" "$build/tools/la-bench-stages" --checkpoint-dir "$mini/Wan2.2-S2V-14B" \
+  --lora "$mini/LiveAvatar/liveavatar.safetensors" --image "$mini/face.png" --size '128*128' --blocks 24 --cuda-device-id 0
 t0=$(date +%s.%N)
 demo_line=(filesrc location="$root/.gpu/demo/speech.wav" ! wavparse ! liveavatarbin
   checkpoint-dir="$mini/Wan2.2-S2V-14B" lora="$mini/LiveAvatar/liveavatar.safetensors" image="$mini/face.png"
