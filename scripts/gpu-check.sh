@@ -14,6 +14,8 @@
 #   scripts/gpu-check.sh devices        build, then issue 12's checks: two DiT stages on GPU 0 against one
 #                                       (unit-dit-pipeline: TwoStagesOnOneGpuMatchOneStage prints the
 #                                       difference), the planner's and the element's multi-device tests
+#   scripts/gpu-check.sh gpu-cases      build, then streams' and devices' tests together
+#   scripts/gpu-session.sh              gpu-cases, then scripts/gpu-figures.sh, inside one 600 s run
 #
 # Logs (and avatar.mp4, testlog.json) go to ${OUT:-/tmp}/gpu-check-*; the last line is a summary.
 # Environment: LA_MESON_TEST_ARGS (more `meson test` arguments, e.g. "--no-suite lsan" or test
@@ -52,7 +54,10 @@ case "${1:-}" in
                          gst-pipelines gst-launch) ;;
   # Issue 12 (several devices per stream); multi-GPU NCCL needs a machine with several GPUs.
   devices) shift; tests=(unit-dit-pipeline unit-memory-plan gst-dit-devices) ;;
-  -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}"; exit 0 ;;
+  # Both lists: every test program with GPU cases.
+  gpu-cases) shift; tests=(gst-glue gst-lavaedecode unit-audio-features unit-io unit-avatar-generator unit-fp8
+                           gst-pipelines gst-launch unit-dit-pipeline unit-memory-plan gst-dit-devices) ;;
+  -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}"; exit 0 ;;
 esac
 suites=("$@")
 
