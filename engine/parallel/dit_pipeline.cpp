@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 #include <future>
 #include <cstdint>
 #include <stdexcept>
@@ -14,6 +15,18 @@ namespace {
 
 std::string range_text(int64_t begin, int64_t end) {
   return "blocks " + std::to_string(begin) + ".." + std::to_string(end - 1);
+}
+
+// An event after the work queued so far on this thread's current stream of `device` (null on
+// the CPU). The caller's tensors (audio, noise, prompt, image latents) were made or waited for
+// on that stream; a stage's stream is another one, which must wait for this event before it
+// reads them.
+std::shared_ptr<c10::Event> record_on_current_stream(at::Device device) {
+  if (device.is_cpu()) return nullptr;
+  const c10::impl::VirtualGuardImpl impl(device.type());
+  auto event = std::make_shared<c10::Event>(device.type());
+  event->record(impl.getStream(device));
+  return event;
 }
 
 }  // namespace
@@ -111,7 +124,10 @@ void DitPipeline::finished(int64_t epoch, int64_t block, at::Tensor latents, std
     std::lock_guard<std::mutex> g(m_);
     if (epoch != epoch_.load()) return;
     // GenerationSession keeps block 0's first clean frame for the sink refresh.
-    if (block == 0 && options_.refresh_sink_after_first_clip) first_block_frame_ = latents.narrow(1, 0, 1).clone();
+    if (block == 0 && options_.refresh_sink_after_first_clip) {
+      first_block_frame_ = latents.narrow(1, 0, 1).clone();  // on the calling stage's stream
+      first_block_ready_ = record_on_current_stream(first_block_frame_.device());
+    }
     ++generated_;
     done_.push_back({block, std::move(latents), std::move(ready)});
   }
@@ -135,6 +151,7 @@ void DitPipeline::new_context(const at::Tensor& text, const at::Tensor& sink_ref
     s.text = text;
     s.ref = sink_ref;
     s.motion = motion_latents_;
+    s.ready = record_on_current_stream(stem_->device());
     stages_[head]->push(std::move(s));
   }
   context_ = std::move(context);
@@ -193,6 +210,10 @@ void DitPipeline::submit(const at::Tensor& audio, const at::Tensor& pose) {
     wait_for_first_block();
     std::lock_guard<std::mutex> g(m_);
     sink_ref_ = first_block_frame_;
+    // Cloned on the last stage's stream: this thread's stream on the stem's device waits for it
+    // (on the device), and the setups below wait for that stream.
+    if (first_block_ready_)
+      first_block_ready_->block(c10::impl::VirtualGuardImpl(stem_->device().type()).getStream(stem_->device()));
     changed = true;
   }
   if (changed) new_context(text, sink_ref_);
@@ -207,8 +228,10 @@ void DitPipeline::submit(const at::Tensor& audio, const at::Tensor& pose) {
   work->epoch = epoch_.load();
   work->block = b;
   work->context = context_;
-  work->audio = audio;
-  work->pose = pose;
+  // On the stem's device, so that one event of this thread's stream there covers every input
+  // of step 0 (a copy from another GPU is ordered before that stream's later work by PyTorch).
+  work->audio = audio.device() == stem_->device() ? audio : audio.to(stem_->device());
+  work->pose = !pose.defined() || pose.device() == stem_->device() ? pose : pose.to(stem_->device());
   work->first_frame = options_.first_frame + b * f;
   work->current_start = work->first_frame * stem_->frame_tokens(h_, w_);
   work->latent_h = h_;
@@ -219,7 +242,8 @@ void DitPipeline::submit(const at::Tensor& audio, const at::Tensor& pose) {
     std::lock_guard<std::mutex> g(m_);
     ++submitted_;
   }
-  head_for_step(0).push(StepItem{work, 0, noise_.narrow(1, in_clip * f, f), false, {}, {}, nullptr});
+  head_for_step(0).push(StepItem{work, 0, noise_.narrow(1, in_clip * f, f), false, {}, {},
+                                 record_on_current_stream(stem_->device())});
   ++block_;
 }
 
@@ -237,7 +261,13 @@ at::Tensor DitPipeline::take() {
   done_.pop_front();
   ++taken_;
   g.unlock();
-  if (f.ready) f.ready->synchronize();  // the last stage's stream has written them
+  if (f.ready) {
+    f.ready->synchronize();  // the last stage's stream has written them
+    // From now on the caller's stream reads them: the allocator must not give their memory back
+    // to the last stage's stream (which allocated it) before that work is done.
+    const c10::impl::VirtualGuardImpl impl(f.latents.device().type());
+    impl.recordDataPtrOnStream(f.latents.storage().data_ptr(), impl.getStream(f.latents.device()));
+  }
   return f.latents;
 }
 
@@ -257,6 +287,7 @@ void DitPipeline::reset() {
     submitted_ = generated_ = taken_ = 0;
     done_.clear();
     first_block_frame_.reset();
+    first_block_ready_.reset();
   }
   // Past every stage's fence nothing of the old epoch runs any more, and the rings are zero.
   std::vector<std::future<void>> fences;

@@ -135,6 +135,7 @@ class DitPipeline {
   int64_t submitted_ = 0, generated_ = 0, taken_ = 0;  // this epoch
   std::deque<Finished> done_;
   at::Tensor first_block_frame_;  // block 0's first clean latent frame, this epoch
+  std::shared_ptr<c10::Event> first_block_ready_;  // its copy done, on the producing stage's stream
   std::exception_ptr failure_;
 };
 

@@ -18,6 +18,9 @@ std::vector<at::Tensor> tensors_of(const models::StepActivations& a) {
 std::vector<at::Tensor> tensors_of(const models::BlockConditioning& c) {
   return {c.audio_global, c.audio_local, c.pose, c.rope.cos, c.rope.sin};
 }
+std::vector<at::Tensor> tensors_of(const models::SinkActivations& a) {
+  return {a.hidden, a.e0, a.rope.cos, a.rope.sin};
+}
 
 }  // namespace
 
@@ -100,6 +103,10 @@ void DitStage::run_step(StepItem& item) {
   const models::PromptCache& prompt = work.context->prompt[index_];
   std::vector<at::Tensor> handed = tensors_of(item.activations);
   handed.push_back(item.x);
+  if (k == 0 && !item.mid_chain) {  // the caller's inputs of the block
+    handed.push_back(work.audio);
+    handed.push_back(work.pose);
+  }
   stream_.wait(item.ready, handed);
 
   models::StepActivations a;
@@ -109,6 +116,9 @@ void DitStage::run_step(StepItem& item) {
     // by the stage running step 0) and the step's input embedding.
     if (k == 0) work.condition = part_->condition_block(work.audio, work.pose, work.first_frame, work.latent_h,
                                                        work.latent_w, work.frames);
+    // Made by step 0's stage, maybe on another GPU: ordered before this item by the events
+    // between them; its memory must outlive the copy here.
+    stream_.wait(nullptr, tensors_of(work.condition));
     condition = models::to_device(work.condition, device);
     a = part_->step_input(to_here(item.x, device), pipeline_.schedule_.timesteps[k], condition, sink,
                           work.current_start, work.rd[k]);
@@ -140,7 +150,9 @@ void DitStage::run_step(StepItem& item) {
 void DitStage::run_setup(SetupItem& item) {
   const at::Device device = part_->device();
   StreamContext& ctx = *item.context;
-  stream_.wait(item.ready, {item.embedded_text, item.activations.hidden});
+  std::vector<at::Tensor> handed = tensors_of(item.activations);
+  for (const at::Tensor& t : {item.embedded_text, item.text, item.ref, item.motion}) handed.push_back(t);
+  stream_.wait(item.ready, handed);
   if (!item.mid_chain) {
     if (item.text.defined()) item.embedded_text = part_->embed_prompt(item.text);
     item.activations = part_->sink_input(item.ref, item.motion);

@@ -29,10 +29,13 @@ void StageStream::wait(const std::shared_ptr<c10::Event>& ready, const std::vect
   if (!stream_) return;
   if (ready) ready->block(*stream_);
   // The producer's stream allocated these; the allocator must not hand their
-  // memory out again before this stream's work on them is done.
+  // memory out again before this stream's work on them, or the copy, is done.
   const c10::impl::VirtualGuardImpl impl(device_.type());
-  for (const at::Tensor& t : handed)
-    if (t.defined() && t.device() == device_ && t.has_storage()) impl.recordDataPtrOnStream(t.storage().data_ptr(), *stream_);
+  for (const at::Tensor& t : handed) {
+    if (!t.defined() || !t.has_storage() || t.device().type() != device_.type()) continue;
+    const c10::Stream user = t.device() == device_ ? *stream_ : impl.getStream(t.device());
+    impl.recordDataPtrOnStream(t.storage().data_ptr(), user);
+  }
 }
 
 }  // namespace la::parallel

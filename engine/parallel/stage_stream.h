@@ -31,7 +31,14 @@ class StageStream {
   // After producing `handed` on this stage: an event its consumer waits on
   // (null on the CPU).
   std::shared_ptr<c10::Event> record() const;
-  // Before using `handed` (made by another stage) on this stage.
+  // Before using `handed` (made by another stage) on this stage, or copying it here: this
+  // stage's stream waits for `ready`, and the caching allocator learns which streams use each
+  // tensor, so that its producer's stream cannot reuse the memory before they are done. A tensor
+  // on this stage's device is used by this stage's stream. A tensor on another GPU is read by
+  // the copy that brings it here, which runs on that GPU's current stream of this thread
+  // (PyTorch's copy_ between devices, aten/src/ATen/native/cuda/Copy.cu: "on the source device,
+  // using the current stream on the source device", ordered after this stage's stream by a
+  // two-way barrier): that stream is recorded for it.
   void wait(const std::shared_ptr<c10::Event>& ready, const std::vector<at::Tensor>& handed) const;
   at::Device device() const { return device_; }
 

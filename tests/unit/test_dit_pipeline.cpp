@@ -6,6 +6,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -105,9 +106,12 @@ std::vector<at::Tensor> run_session(const Script& script, session::SessionOption
 // The pipeline: blocks are submitted as soon as there is room, taken when it
 // is full or at the end; a reset drops the blocks in flight (nullopt in the
 // result where the session's block was dropped).
+// `in`: what the caller does to each input before handing it over (nothing by default).
 std::vector<std::optional<at::Tensor>> run_pipeline(const Script& script, parallel::DitSplit split, int64_t stages,
                                                     session::SessionOptions o, at::Device device = at::kCPU,
-                                                    at::ScalarType dtype = at::kFloat) {
+                                                    at::ScalarType dtype = at::kFloat,
+                                                    const std::function<at::Tensor(const at::Tensor&)>& in = {}) {
+  auto given = [&](const at::Tensor& t) { return in ? in(t) : t; };
   const auto assignment = parallel::assign_stages(split, stages, five_block_config().num_layers, o.steps);
   std::vector<std::shared_ptr<const models::S2vDit>> parts;
   for (const auto& a : assignment) parts.push_back(part(a.layers, device, dtype));
@@ -121,10 +125,10 @@ std::vector<std::optional<at::Tensor>> run_pipeline(const Script& script, parall
       case Event::kBlock:
         if (p.pending() == p.depth()) take_one();
         out.emplace_back();
-        p.submit(audio(n++));
+        p.submit(given(audio(n++)));
         break;
-      case Event::kPrompt: p.set_prompt(prompt(e.seed)); break;
-      case Event::kImage: p.set_reference(ref(e.seed), motion(e.seed)); break;
+      case Event::kPrompt: p.set_prompt(given(prompt(e.seed))); break;
+      case Event::kImage: p.set_reference(given(ref(e.seed)), given(motion(e.seed))); break;
       case Event::kReset:
         p.reset();
         first_pending = out.size();
@@ -287,4 +291,31 @@ TEST(DitPipeline, TwoStagesOnOneGpuMatchOneStage) {
     std::printf("%s on cuda:0: largest |difference| from one stage %g\n", name(l).c_str(), worst);
     EXPECT_EQ(worst, 0.0) << name(l);
   }
+}
+
+// On a GPU: inputs the caller writes on its own stream behind long work (as liveavatargen's
+// streaming thread does on its stage's stream) are waited for by the stages' streams, which are
+// other, non-blocking streams: a stage that read them at once would read memory not yet written.
+TEST(DitPipeline, StagesWaitForInputsTheCallersStreamIsStillWriting) {
+  if (runtime::query_cuda_runtime().device_count == 0) GTEST_SKIP() << "no CUDA device";
+  const at::Device gpu(at::kCUDA, 0);
+  session::SessionOptions o;
+  o.seed = 6;
+  const Script script = stream_with_changes_at(2, 8);
+  const auto want = run_session(script, o, gpu, at::kBFloat16);
+  auto behind_slow_work = [&](const at::Tensor& t) {
+    at::Tensor busy = at::ones({4096, 4096}, at::TensorOptions().device(gpu));
+    for (int i = 0; i < 16; ++i) busy = at::mm(busy, busy) / 4096;  // stays all ones; tens of ms
+    // Written by a kernel queued after the long work: exactly t, once the stream gets there.
+    return t.to(gpu) + busy.sum() * 0;
+  };
+  const Layout& l = kLayouts[0];
+  const auto got = run_pipeline(script, l.split, l.stages, o, gpu, at::kBFloat16, behind_slow_work);
+  ASSERT_EQ(got.size(), want.size());
+  double worst = 0;
+  for (size_t b = 0; b < want.size(); ++b)
+    worst = std::max(worst, (want[b].to(at::kFloat) - got[b]->to(at::kFloat)).abs().max().item<double>());
+  std::printf("%s on cuda:0, inputs behind the caller's long work: largest |difference| from one stage %g\n",
+              name(l).c_str(), worst);
+  EXPECT_EQ(worst, 0.0) << name(l);
 }
