@@ -14,7 +14,8 @@
 #      la-bench-stages: liveavatarbin with the miniature on cuda:0, how many of its stages compute
 #      at once (issue 14: each element on its own stream);
 #   5. the demo pipeline with the miniature (models/miniature) and cuda-device-id=0, then la-lipsync;
-#      if gst-launch-1.0 crashes, the same line again under cuda-gdb, printing the caller.
+#      if gst-launch-1.0 crashes, the same line again with a SIGSEGV reporter preloaded (the caller),
+#      and with libgcc_s preloaded (the exception unwinder).
 #
 # Each step has its own time limit and the whole script LA_FIGURES_S seconds (default 240); a step
 # that would start with under 15 s left is skipped and says so. Output: stdout, and
@@ -68,11 +69,18 @@ step 60 "demo (miniature, cuda-device-id=0)" gst-launch-1.0 --no-fault -e "${dem
   ! h264parse ! mp4mux ! filesink location="$out/gpu-figures-avatar.mp4"
 demo_rc=$step_rc
 # A crash of gst-launch-1.0 (seen 2026-11-29: SIGSEGV, a call through a null function pointer in
-# the main thread): again under cuda-gdb, which prints the caller from the return address on the
-# stack (the frame at address 0 has no unwind information).
-if [[ $demo_rc =~ ^[0-9]+$ ]] && ((demo_rc > 128 && demo_rc != 137)) && command -v cuda-gdb >/dev/null; then
-  step 90 "demo crash: caller" cuda-gdb -q -batch -ex run -ex 'x/4a $sp' -ex 'info symbol *(void**)$sp' \
-    -ex 'thread apply 1 bt 12' --args gst-launch-1.0 --no-fault "${demo_line[@]}" fakesink
+# the main thread, no stack for a debugger): again with tools/diagnostics/segv_report.c preloaded,
+# which names the caller from the return address on the stack and says which library unwinds C++
+# exceptions; then with libgcc_s preloaded, which takes exception unwinding from GStreamer's
+# libunwind (a known source of such crashes when a process gets libunwind before libgcc_s).
+if [[ $demo_rc =~ ^[0-9]+$ ]] && ((demo_rc > 128 && demo_rc != 137)); then
+  if cc -shared -fPIC -o /tmp/segv_report.so "$root/tools/diagnostics/segv_report.c" -ldl; then
+    GST_DEBUG="${GST_DEBUG:-lastage:5,liveavatargen:5,lavaedecode:5,laaudiofeat:5,liveavatarbin:5}" LD_PRELOAD=/tmp/segv_report.so \
+      step 60 "demo crash: caller" gst-launch-1.0 --no-fault "${demo_line[@]}" fakesink
+  fi
+  libgcc=$(ldconfig -p 2>/dev/null | awk '/libgcc_s.so.1 .*x86-64/ {print $NF; exit}')
+  [[ -n $libgcc ]] && LD_PRELOAD=$libgcc step 60 "demo with libgcc_s preloaded" \
+    gst-launch-1.0 --no-fault "${demo_line[@]}" fakesink
 fi
 if [[ -s $out/gpu-figures-avatar.mp4 ]]; then
   echo "gpu-figures: demo wall $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s (model load included)"
