@@ -1,6 +1,7 @@
 #include "elements/avatar_generator.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 #include <stdexcept>
 
 #include "engine/runtime/cuda_runtime_info.h"
@@ -29,6 +30,11 @@ void AvatarGenerator::set_prompt(const std::string& prompt) {
     const at::Tensor states = session::encode_prompt_states(*t5, *models_.tokenizer, prompt);
     if (pipeline_) pipeline_->set_prompt(states);
     else session_->set_prompt(states);
+    // The model cache may share this encoder with another generator, which loaded it on its own
+    // stream: if this reference is the last, its memory goes back to that stream's pool while
+    // this stream's kernels may still read it. Once per prompt, and emptyCache waits anyway.
+    if (offloaded && t5->device().is_cuda())
+      c10::impl::VirtualGuardImpl(t5->device().type()).getStream(t5->device()).synchronize();
   }
   // The encoder's weights went back to LibTorch's caching allocator, which
   // would keep them reserved: hand them to the device.

@@ -276,6 +276,9 @@ bool load_dit_stages(GstLaGen* self, const Settings& s, const std::vector<int>& 
     return false;
   }
   m.dit = m.dit_parts.front();
+  // The element's stage waits for its own device's loading; the other DiT devices here (their
+  // stages' streams are non-blocking, and fp8 quantises on the default stream).
+  for (const auto& part : m.dit_parts) la::gst::wait_for_loading(part->device());
   GST_INFO_OBJECT(self, "DiT over %zu devices (%s split), %s", ids.size(), la::parallel::dit_split_name(plan.split),
                   table.substr(table.rfind('\n', table.size() - 2) + 1).c_str());
   return true;

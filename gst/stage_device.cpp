@@ -37,14 +37,13 @@ bool StageDevice::open(GstElement* element, int cuda_device_id) {
   return true;
 }
 
-void StageDevice::loaded() const {
-  // Loading ran on the legacy default stream (weight copies, dtype
-  // conversions, the LoRA merge); the pool's streams are non-blocking.
-  if (device_.is_cuda()) {
-    const c10::cuda::CUDAGuard guard(device_);
-    c10::cuda::device_synchronize();
-  }
+void wait_for_loading(const c10::Device& device) {
+  if (!device.is_cuda()) return;
+  const c10::cuda::CUDAGuard guard(device);
+  c10::cuda::device_synchronize();
 }
+
+void StageDevice::loaded() const { wait_for_loading(device_); }
 
 void StageDevice::close() {
   device_ = c10::Device(c10::kCPU);

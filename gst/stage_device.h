@@ -38,6 +38,12 @@
 
 namespace la::gst {
 
+// Waits for the work queued so far on `device` (CUDA; nothing on the CPU). Loading runs on the
+// loading thread's current stream, normally the legacy default one (weight copies, dtype
+// conversions, the LoRA merge, fp8 quantisation), which the pool's non-blocking streams do not
+// wait for: every device a stage's models were loaded onto needs this once.
+void wait_for_loading(const c10::Device& device);
+
 class StageDevice {
  public:
   // Resolves `cuda_device_id` (gst/device.h: -1 is the CPU) and, on CUDA,
@@ -45,9 +51,7 @@ class StageDevice {
   // GST_ELEMENT_ERROR (RESOURCE, SETTINGS) naming the id and what the runtime
   // reports, and returns false.
   bool open(GstElement* element, int cuda_device_id);
-  // After the stage's models were loaded (on the loading thread's current
-  // stream, normally the legacy default one, which the pool's non-blocking
-  // streams do not wait for): waits for that work once, so the weights are
+  // After the stage's models were loaded: wait_for_loading(device()), so the weights are
   // complete before the stage's stream reads them. No-op on the CPU.
   void loaded() const;
   // Back to the CPU, no stream.

@@ -7,6 +7,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace la::gst {
 namespace {
@@ -217,6 +218,18 @@ at::Tensor buffer_to_tensor(GstBuffer* buffer, c10::IntArrayRef sizes, at::Scala
     if (const at::Tensor* t = tensor_memory_peek(mem)) {
       TensorMemory* m = as_tensor_memory(mem);
       wait_ready(*t, m->ready ? *m->ready : nullptr);
+      const size_t item = c10::elementSize(dtype);
+      const size_t byte_offset = static_cast<size_t>(t->storage_offset()) * t->element_size() + mem->offset;
+      if (byte_offset % item == 0) {
+        // A view on the tensor's own storage, not from_blob: the CUDA caching allocator ignores
+        // record_stream on memory whose deleter is not its own, so a consumer that hands the view
+        // on to another stream (the DiT pipeline's stages) could not protect it otherwise.
+        std::vector<int64_t> strides(sizes.size(), 1);
+        for (size_t i = sizes.size(); i-- > 1;) strides[i - 1] = strides[i] * sizes[i];
+        at::Tensor view = at::empty({0}, t->options().dtype(dtype));
+        view.set_(t->storage(), static_cast<int64_t>(byte_offset / item), sizes, strides);
+        return view;
+      }
       auto* data = static_cast<uint8_t*>(t->data_ptr()) + mem->offset;
       at::Tensor keep = *t;  // the view's deleter holds the storage
       return at::from_blob(data, sizes, [keep](void*) mutable { keep.reset(); },

@@ -31,15 +31,22 @@ DitStage::DitStage(DitPipeline& pipeline, int index, std::shared_ptr<const model
       part_(std::move(part)),
       assignment_(assignment),
       stream_(part_->device()),
-      intra_op_threads_(at::get_num_threads()) {
-  for (int k = assignment_.first_step; k < assignment_.end_step; ++k) kv_.push_back(part_->make_kv_cache(kv_capacity));
-}
+      intra_op_threads_(at::get_num_threads()),
+      kv_capacity_(kv_capacity) {}
 
 DitStage::~DitStage() { stop(); }
 
 void DitStage::start(DitStage* next_in_chain) {
   next_ = next_in_chain;
-  thread_ = std::thread([this] { run(); });
+  std::promise<void> rings_made;
+  std::future<void> made = rings_made.get_future();
+  thread_ = std::thread([this, promise = std::move(rings_made)]() mutable { run(promise); });
+  try {
+    made.get();
+  } catch (...) {
+    stop();
+    throw;
+  }
 }
 
 void DitStage::stop() {
@@ -62,13 +69,22 @@ int64_t DitStage::kv_bytes() const {
   return n;
 }
 
-void DitStage::run() {
+void DitStage::run(std::promise<void>& rings_made) {
   // The caller's intra-op thread count, not the OpenMP default of a new
   // thread: CPU reductions split by thread count, and the pipeline must be
   // bit-identical to the single-device session.
   at::set_num_threads(intra_op_threads_);
   c10::InferenceMode inference;
   const auto device_guard = stream_.enter();
+  try {
+    for (int k = assignment_.first_step; k < assignment_.end_step; ++k)
+      kv_.push_back(part_->make_kv_cache(kv_capacity_));
+    rings_made.set_value();
+  } catch (...) {
+    kv_.clear();
+    rings_made.set_exception(std::current_exception());
+    return;
+  }
   while (auto item = queue_.pop()) {
     if (auto* fence = std::get_if<FenceItem>(&*item)) {
       try {

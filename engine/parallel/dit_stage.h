@@ -81,6 +81,9 @@ class DitStage {
            int64_t kv_capacity);
   ~DitStage();  // stops the thread after the items already queued
 
+  // Starts the thread, which makes the KV rings on the stage's stream (so their memory belongs
+  // to that stream and their zeroing is ordered before the stage's first step); returns once
+  // they exist, rethrowing what the allocation threw (out of memory, say).
   void start(DitStage* next_in_chain);
   void push(StepItem item) {
     const WorkKey key{item.work->epoch, item.work->block, item.step};
@@ -104,7 +107,7 @@ class DitStage {
   int64_t items() const { return items_.load(); }
 
  private:
-  void run();
+  void run(std::promise<void>& rings_made);
   void run_step(StepItem& item);
   void run_setup(SetupItem& item);
   void clear_kv();
@@ -115,6 +118,7 @@ class DitStage {
   StageAssignment assignment_;
   StageStream stream_;
   int intra_op_threads_;
+  int64_t kv_capacity_;
   std::vector<models::StepKvCache> kv_;  // one per step it runs
   DitStage* next_ = nullptr;
   WorkQueue<std::variant<StepItem, SetupItem, FenceItem>> queue_;

@@ -42,9 +42,15 @@ TEST(TensorMemory, BufferHoldsTheTensorWithoutACopy) {
   EXPECT_EQ(reinterpret_cast<const float*>(map.data)[23], 23.0f);
   gst_buffer_unmap(b, &map);
 
-  // Back to a tensor: the same storage, alive after the buffer is gone.
+  // Back to a tensor: the same storage, alive after the buffer is gone. The same storage
+  // object, with the allocator's own deleter: on CUDA, record_stream on the view must reach the
+  // caching allocator, which ignores memory whose deleter is not its own (a from_blob view's).
   at::Tensor back = gst::buffer_to_tensor(b, {3, 8}, at::kFloat);
   EXPECT_EQ(back.data_ptr(), data);
+  const at::Tensor* held = gst::tensor_memory_peek(gst_buffer_peek_memory(b, 0));
+  ASSERT_NE(held, nullptr);
+  EXPECT_TRUE(back.storage().is_alias_of(held->storage()));
+  EXPECT_EQ(back.storage().data_ptr().get_deleter(), held->storage().data_ptr().get_deleter());
   gst_buffer_unref(b);
   EXPECT_EQ(back[2][7].item<float>(), 23.0f);
 }
