@@ -171,6 +171,7 @@ std::vector<at::Tensor> compute_blocks(GstLaAudioFeat* self, const float* sample
   const auto start = std::chrono::steady_clock::now();
   std::vector<at::Tensor> blocks = st->stream->push(samples, count);
   if (blocks.empty() || st->stream->mode() != FeatureMode::kStreaming) return blocks;
+  st->stage.synchronize();  // the device's time too, not only the enqueueing
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
                          static_cast<double>(blocks.size());
   bool grew = false;

@@ -272,6 +272,7 @@ GstFlowReturn drain(GstLaVaeDecode* self) {
     post_engine_error(self, e);
     return GST_FLOW_ERROR;
   }
+  st->stage.synchronize();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   GST_DEBUG_OBJECT(self, "decoded %zu kept blocks in %.3f s", pending, seconds);
   return push_decoded(self, blocks, seconds);
@@ -413,6 +414,7 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
     return GST_FLOW_ERROR;
   }
   gst_buffer_unref(buffer);
+  st->stage.synchronize();  // the device's time too, not only the enqueueing
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return push_decoded(self, decoded, seconds);
 }

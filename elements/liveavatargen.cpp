@@ -597,6 +597,7 @@ GstFlowReturn push_oldest(GstLaGen* self, std::chrono::steady_clock::time_point 
   }
   const InFlight block = st->in_flight.front();
   st->in_flight.pop_front();
+  st->stage.synchronize();  // one device: the block's kernels were only queued on the stage's stream
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
   // Tensor memory: the block stays on the DiT's device (zero-copy on a GPU).
   // System memory: it comes to the host.

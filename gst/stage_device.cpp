@@ -45,6 +45,10 @@ void wait_for_loading(const c10::Device& device) {
 
 void StageDevice::loaded() const { wait_for_loading(device_); }
 
+void StageDevice::synchronize() const {
+  if (stream_) stream_->synchronize();
+}
+
 void StageDevice::close() {
   device_ = c10::Device(c10::kCPU);
   stream_.reset();

@@ -54,6 +54,11 @@ class StageDevice {
   // After the stage's models were loaded: wait_for_loading(device()), so the weights are
   // complete before the stage's stream reads them. No-op on the CPU.
   void loaded() const;
+  // Waits (on the host) for the work queued on the stage's stream, and on no other: before a
+  // block's processing time is read. Without it a GPU stage would time only the enqueueing of
+  // its kernels (the host runs ahead of the device), and the latency it answers and the late
+  // blocks it skips would be computed from that. No-op on the CPU.
+  void synchronize() const;
   // Back to the CPU, no stream.
   void close();
 
