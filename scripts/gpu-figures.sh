@@ -15,7 +15,8 @@
 #      at once (issue 14: each element on its own stream);
 #   5. the demo pipeline with the miniature (models/miniature) and cuda-device-id=0, then la-lipsync;
 #      if gst-launch-1.0 crashes, the same line again with a SIGSEGV reporter preloaded (the caller),
-#      and with libgcc_s preloaded (the exception unwinder).
+#      with libgcc_s preloaded (the exception unwinder), and with libtorch_global_deps preloaded
+#      (the global scope `import torch` makes).
 #
 # Each step has its own time limit and the whole script LA_FIGURES_S seconds (default 240); a step
 # that would start with under 15 s left is skipped and says so. Output: stdout, and
@@ -80,6 +81,13 @@ if [[ $demo_rc =~ ^[0-9]+$ ]] && ((demo_rc > 128 && demo_rc != 137)); then
   fi
   libgcc=$(ldconfig -p 2>/dev/null | awk '/libgcc_s.so.1 .*x86-64/ {print $NF; exit}')
   [[ -n $libgcc ]] && LD_PRELOAD=$libgcc step 60 "demo with libgcc_s preloaded" \
+    gst-launch-1.0 --no-fault "${demo_line[@]}" fakesink
+  # `import torch` loads lib/libtorch_global_deps.so (cudart, libgomp) with RTLD_GLOBAL
+  # (torch/__init__.py, _load_global_deps); GStreamer loads our plugin, and LibTorch with it,
+  # RTLD_LOCAL, while the test programs link LibTorch into the global scope. Preloaded here, the
+  # gst-launch process gets Python's arrangement.
+  deps=$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_global_deps.so"))' 2>/dev/null)
+  [[ -f $deps ]] && LD_PRELOAD=$deps step 60 "demo with libtorch_global_deps preloaded" \
     gst-launch-1.0 --no-fault "${demo_line[@]}" fakesink
 fi
 if [[ -s $out/gpu-figures-avatar.mp4 ]]; then
