@@ -9,7 +9,8 @@
 #   2. la-bench-dit with random full-scale (14B) weights on cuda:0 at 720x400: per-step times,
 #      ms/block, TFLOP/s, peak device memory; bf16, then fp8 (issue 14: fp8 on/off);
 #   3. la-bench-dit --devices: the DiT pipeline with one stage and with two stages on cuda:0, both
-#      splits, tiny scale (issue 12: per-stage busy/idle time with every stage on the one GPU);
+#      splits, tiny scale, and two layer-split stages of the 14B model (issue 12: per-stage busy
+#      and idle time with every stage on the one GPU);
 #   4. la-bench-vae with random full-scale weights on cuda:0 at 720x400 (per-block decode time);
 #      la-bench-stages: liveavatarbin with the miniature on cuda:0, how many of its stages compute
 #      at once (issue 14: each element on its own stream);
@@ -57,6 +58,8 @@ for d in cuda:0 cuda:0,cuda:0; do
     step 30 "pipeline $d $s" "$build/tools/la-bench-dit" --devices "$d" --split "$s" --scale tiny --blocks 8
   done
 done
+step 45 "pipeline cuda:0,cuda:0 layers, 14B" "$build/tools/la-bench-dit" --devices cuda:0,cuda:0 --split layers \
+  --scale full --width 720 --height 400 --blocks 6
 step 60 "VAE full bf16" "$build/tools/la-bench-vae" --scale full --device cuda:0 --width 720 --height 400 --blocks 4
 mini="$root/models/miniature"
 # Element stages on their own streams (issue 14): in-process, before the gst-launch demo line.
