@@ -139,12 +139,16 @@ std::vector<std::optional<at::Tensor>> run_pipeline(const Script& script, parall
   return out;
 }
 
-// The largest |difference| between the session's blocks and the pipeline's (the GPU tests print it).
-double largest_difference(const std::vector<at::Tensor>& want, const std::vector<std::optional<at::Tensor>>& got) {
+// The GPU tests: the pipeline's blocks against the session's, the largest |difference| printed
+// (expected 0: the same kernels on the same shapes).
+void expect_same_on_gpu(const std::vector<at::Tensor>& want, const std::vector<std::optional<at::Tensor>>& got,
+                        const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
   double worst = 0;
-  for (size_t b = 0; b < want.size() && b < got.size(); ++b)
+  for (size_t b = 0; b < want.size(); ++b)
     if (got[b]) worst = std::max(worst, (want[b].to(at::kFloat) - got[b]->to(at::kFloat)).abs().max().item<double>());
-  return worst;
+  std::printf("%s: largest |difference| from one stage %g\n", what.c_str(), worst);
+  EXPECT_EQ(worst, 0.0) << what;
 }
 
 void expect_identical(const std::vector<at::Tensor>& want, const std::vector<std::optional<at::Tensor>>& got,
@@ -291,11 +295,7 @@ TEST(DitPipeline, TwoStagesOnOneGpuMatchOneStage) {
   const Script script = stream_with_changes_at(2, 10);
   const auto want = run_session(script, o, gpu, at::kBFloat16);
   for (const Layout& l : {kLayouts[0], kLayouts[2]}) {
-    const auto got = run_pipeline(script, l.split, l.stages, o, gpu, at::kBFloat16);
-    ASSERT_EQ(got.size(), want.size());
-    const double worst = largest_difference(want, got);
-    std::printf("%s on cuda:0: largest |difference| from one stage %g\n", name(l).c_str(), worst);
-    EXPECT_EQ(worst, 0.0) << name(l);
+    expect_same_on_gpu(want, run_pipeline(script, l.split, l.stages, o, gpu, at::kBFloat16), name(l) + " on cuda:0");
   }
 }
 
@@ -316,10 +316,6 @@ TEST(DitPipeline, StagesWaitForInputsTheCallersStreamIsStillWriting) {
     return t.to(gpu) + busy.sum() * 0;
   };
   const Layout& l = kLayouts[0];
-  const auto got = run_pipeline(script, l.split, l.stages, o, gpu, at::kBFloat16, behind_slow_work);
-  ASSERT_EQ(got.size(), want.size());
-  const double worst = largest_difference(want, got);
-  std::printf("%s on cuda:0, inputs behind the caller's long work: largest |difference| from one stage %g\n",
-              name(l).c_str(), worst);
-  EXPECT_EQ(worst, 0.0) << name(l);
+  expect_same_on_gpu(want, run_pipeline(script, l.split, l.stages, o, gpu, at::kBFloat16, behind_slow_work),
+                     name(l) + " on cuda:0, inputs behind the caller's long work");
 }

@@ -46,8 +46,8 @@ Options parse(int argc, char** argv) {
   la::tools::Args args(argc, argv);
   while (args.next()) {
     if (la::tools::take_avatar_flag(args, o.avatar)) continue;
-    if (args.flag() == "--blocks") o.blocks = std::stoi(args.value());
-    else if (args.flag() == "--cuda-device-id") o.cuda_device_id = std::stoi(args.value());
+    if (args.flag() == "--blocks") o.blocks = args.int_value();
+    else if (args.flag() == "--cuda-device-id") o.cuda_device_id = args.int_value();
     else args.unknown();
   }
   if (o.avatar.checkpoint_dir.empty() || o.avatar.image.empty())
@@ -68,17 +68,7 @@ double mean_from(const std::vector<double>& v, size_t first) {
   return sum / static_cast<double>(v.size() - first);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  Options o;
-  try {
-    o = parse(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "la-bench-stages: %s\n", e.what());
-    usage(stderr);
-    return 2;
-  }
+int run(const Options& o) {
   gst_init(nullptr, nullptr);
   // 0.48 s of audio a block; 0.1 s buffers.
   const int buffers = o.blocks * 48 / 10 + 1;
@@ -146,4 +136,10 @@ int main(int argc, char** argv) {
   std::printf("overlap: %.2f stages computing at once on average (the sum of the busy times over the wall time)\n",
               (g + d) / wall);
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return la::tools::run_tool("la-bench-stages", usage, [&] { return run(parse(argc, argv)); });
 }

@@ -178,15 +178,8 @@ void run(const Options& o) {
 
 int main(int argc, char** argv) {
   gst_init(&argc, &argv);
-  try {
+  return la::tools::run_tool("la-train-miniature", usage, [&] {
     run(parse(argc, argv));
     return 0;
-  } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "la-train-miniature: %s\n", e.what());
-    usage(stderr);
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "la-train-miniature: %s\n", e.what());
-    return 1;
-  }
+  });
 }
