@@ -17,18 +17,6 @@ std::string range_text(int64_t begin, int64_t end) {
   return "blocks " + std::to_string(begin) + ".." + std::to_string(end - 1);
 }
 
-// An event after the work queued so far on this thread's current stream of `device` (null on
-// the CPU). The caller's tensors (audio, noise, prompt, image latents) were made or waited for
-// on that stream; a stage's stream is another one, which must wait for this event before it
-// reads them.
-std::shared_ptr<c10::Event> record_on_current_stream(at::Device device) {
-  if (device.is_cpu()) return nullptr;
-  const c10::impl::VirtualGuardImpl impl(device.type());
-  auto event = std::make_shared<c10::Event>(device.type());
-  event->record(impl.getStream(device));
-  return event;
-}
-
 }  // namespace
 
 DitPipeline::DitPipeline(std::vector<std::shared_ptr<const models::S2vDit>> parts, std::vector<StageAssignment> stages,
@@ -151,7 +139,7 @@ void DitPipeline::new_context(const at::Tensor& text, const at::Tensor& sink_ref
     s.text = text;
     s.ref = sink_ref;
     s.motion = motion_latents_;
-    s.ready = record_on_current_stream(stem_->device());
+    s.ready = record_on_current_stream(stem_->device());  // the caller made text, ref, motion there
     stages_[head]->push(std::move(s));
   }
   context_ = std::move(context);
@@ -265,8 +253,7 @@ at::Tensor DitPipeline::take() {
     f.ready->synchronize();  // the last stage's stream has written them
     // From now on the caller's stream reads them: the allocator must not give their memory back
     // to the last stage's stream (which allocated it) before that work is done.
-    const c10::impl::VirtualGuardImpl impl(f.latents.device().type());
-    impl.recordDataPtrOnStream(f.latents.storage().data_ptr(), impl.getStream(f.latents.device()));
+    used_by_current_stream(f.latents);
   }
   return f.latents;
 }

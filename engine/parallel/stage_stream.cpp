@@ -4,6 +4,20 @@
 
 namespace la::parallel {
 
+std::shared_ptr<c10::Event> record_on_current_stream(at::Device device) {
+  if (device.is_cpu()) return nullptr;
+  const c10::impl::VirtualGuardImpl impl(device.type());
+  auto event = std::make_shared<c10::Event>(device.type());
+  event->record(impl.getStream(device));
+  return event;
+}
+
+void used_by_current_stream(const at::Tensor& t) {
+  if (!t.defined() || !t.has_storage() || t.device().is_cpu()) return;
+  const c10::impl::VirtualGuardImpl impl(t.device().type());
+  impl.recordDataPtrOnStream(t.storage().data_ptr(), impl.getStream(t.device()));
+}
+
 StageStream::StageStream(at::Device device) : device_(device) {
   if (device.is_cpu()) return;
   const c10::impl::VirtualGuardImpl impl(device.type());
@@ -33,8 +47,8 @@ void StageStream::wait(const std::shared_ptr<c10::Event>& ready, const std::vect
   const c10::impl::VirtualGuardImpl impl(device_.type());
   for (const at::Tensor& t : handed) {
     if (!t.defined() || !t.has_storage() || t.device().type() != device_.type()) continue;
-    const c10::Stream user = t.device() == device_ ? *stream_ : impl.getStream(t.device());
-    impl.recordDataPtrOnStream(t.storage().data_ptr(), user);
+    if (t.device() == device_) impl.recordDataPtrOnStream(t.storage().data_ptr(), *stream_);
+    else used_by_current_stream(t);  // by the copy to this device
   }
 }
 

@@ -18,6 +18,14 @@
 
 namespace la::parallel {
 
+// An event after the work queued so far on this thread's current stream of `device` (null on
+// the CPU): what another stream waits for before it reads tensors made on that stream.
+std::shared_ptr<c10::Event> record_on_current_stream(at::Device device);
+
+// Tells the caching allocator that this thread's current stream of `t`'s device uses `t` (nothing
+// on the CPU), so that the stream which allocated it cannot reuse the memory before that work.
+void used_by_current_stream(const at::Tensor& t);
+
 class StageStream {
  public:
   explicit StageStream(at::Device device);
