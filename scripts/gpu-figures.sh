@@ -2,7 +2,10 @@
 # Prints the GPU figures that the notes of issues 12 and 14 quote, ON A GPU MACHINE, after
 # scripts/gpu-check.sh has built build-gpu/ (same run, or a warm machine that kept it):
 #
-#   bash scripts/gpu-check.sh build && bash scripts/gpu-figures.sh
+#   bash scripts/gpu-check.sh build && bash scripts/gpu-figures.sh [GROUP...]
+#
+# GROUPs (default all): plan, dit, pipeline, vae, stages, demo. `demo` alone is the quick second
+# run after a fix for a crash of the demo line: build (about 90 s) and the demo with its triage.
 #
 #   1. la-plan's prediction for one H200 (141 GiB) at 720x400, bf16 and fp8 (issue 12: planner vs
 #      measured peak device memory);
@@ -17,7 +20,8 @@
 #   5. the demo pipeline with the miniature (models/miniature) and cuda-device-id=0, then la-lipsync;
 #      if gst-launch-1.0 crashes, the same line again with a SIGSEGV reporter preloaded (the caller),
 #      with libgcc_s preloaded (the exception unwinder), and with libtorch_global_deps preloaded
-#      (the global scope `import torch` makes).
+#      (the global scope `import torch` makes); and la-bench-stages (the bin in-process) with
+#      gst-launch-1.0's libunwind preloaded.
 #
 # Each step has its own time limit and the whole script LA_FIGURES_S seconds (default 240); a step
 # that would start with under 15 s left is skipped and says so. Output: stdout, and
@@ -35,11 +39,16 @@ mkdir -p "$out"
 set +u; . "$root/.gpu/env.sh"; set -u
 export GST_PLUGIN_PATH="$build/elements" GST_REGISTRY=/tmp/la-figures-registry.bin
 
-step() {  # LIMIT_S LABEL COMMAND...: runs COMMAND for at most LIMIT_S (less if the budget is short)
-  local limit=$1 label=$2 left rc
-  shift 2
-  left=$((budget - (SECONDS - start)))
+groups=" ${*:-plan dit pipeline vae stages demo} "
+for g in $groups; do
+  [[ " plan dit pipeline vae stages demo " == *" $g "* ]] || { echo "gpu-figures: unknown group $g" >&2; exit 2; }
+done
+step() {  # GROUP LIMIT_S LABEL COMMAND...: runs COMMAND for at most LIMIT_S (less if the budget is short)
+  local group=$1 limit=$2 label=$3 left rc
+  shift 3
   step_rc=skipped
+  [[ $groups == *" $group "* ]] || return 0
+  left=$((budget - (SECONDS - start)))
   if ((left < 15)); then echo "gpu-figures: $label: SKIPPED (${left} s of the budget left)"; return 0; fi
   ((limit > left)) && limit=$left
   echo "=== gpu-figures [$((SECONDS - start))s]: $label: $*"
@@ -49,27 +58,27 @@ step() {  # LIMIT_S LABEL COMMAND...: runs COMMAND for at most LIMIT_S (less if 
   ((rc == 0)) || echo "gpu-figures: $label: exit $rc$( ((rc == 124 || rc == 137)) && echo " (stopped at $limit s)")"
 }
 
-step 20 "plan bf16" "$build/tools/la-plan" --size '720*400' --devices 1x141
-step 20 "plan fp8" "$build/tools/la-plan" --size '720*400' --devices 1x141 --fp8
-step 70 "DiT 14B bf16" "$build/tools/la-bench-dit" --scale full --device cuda:0 --width 720 --height 400 --blocks 5
-step 70 "DiT 14B fp8" "$build/tools/la-bench-dit" --scale full --device cuda:0 --width 720 --height 400 --blocks 5 --fp8
+step plan 20 "plan bf16" "$build/tools/la-plan" --size '720*400' --devices 1x141
+step plan 20 "plan fp8" "$build/tools/la-plan" --size '720*400' --devices 1x141 --fp8
+step dit 70 "DiT 14B bf16" "$build/tools/la-bench-dit" --scale full --device cuda:0 --width 720 --height 400 --blocks 5
+step dit 70 "DiT 14B fp8" "$build/tools/la-bench-dit" --scale full --device cuda:0 --width 720 --height 400 --blocks 5 --fp8
 for d in cuda:0 cuda:0,cuda:0; do
   for s in layers steps; do
-    step 30 "pipeline $d $s" "$build/tools/la-bench-dit" --devices "$d" --split "$s" --scale tiny --blocks 8
+    step pipeline 30 "pipeline $d $s" "$build/tools/la-bench-dit" --devices "$d" --split "$s" --scale tiny --blocks 8
   done
 done
-step 45 "pipeline cuda:0,cuda:0 layers, 14B" "$build/tools/la-bench-dit" --devices cuda:0,cuda:0 --split layers \
+step pipeline 45 "pipeline cuda:0,cuda:0 layers, 14B" "$build/tools/la-bench-dit" --devices cuda:0,cuda:0 --split layers \
   --scale full --width 720 --height 400 --blocks 6
-step 60 "VAE full bf16" "$build/tools/la-bench-vae" --scale full --device cuda:0 --width 720 --height 400 --blocks 4
+step vae 60 "VAE full bf16" "$build/tools/la-bench-vae" --scale full --device cuda:0 --width 720 --height 400 --blocks 4
 mini="$root/models/miniature"
 # Element stages on their own streams (issue 14): in-process, before the gst-launch demo line.
-step 60 "stages (miniature, cuda-device-id=0)" "$build/tools/la-bench-stages" --checkpoint-dir "$mini/Wan2.2-S2V-14B" \
+step stages 60 "stages (miniature, cuda-device-id=0)" "$build/tools/la-bench-stages" --checkpoint-dir "$mini/Wan2.2-S2V-14B" \
   --lora "$mini/LiveAvatar/liveavatar.safetensors" --image "$mini/face.png" --size '128*128' --blocks 24 --cuda-device-id 0
 t0=$(date +%s.%N)
 demo_line=(filesrc location="$root/.gpu/demo/speech.wav" ! wavparse ! liveavatarbin
   checkpoint-dir="$mini/Wan2.2-S2V-14B" lora="$mini/LiveAvatar/liveavatar.safetensors" image="$mini/face.png"
   size='128*128' prompt="A person talking to the camera" cuda-device-id=0 !)
-step 60 "demo (miniature, cuda-device-id=0)" gst-launch-1.0 --no-fault -e "${demo_line[@]}" videoconvert ! openh264enc \
+step demo 60 "demo (miniature, cuda-device-id=0)" gst-launch-1.0 --no-fault -e "${demo_line[@]}" videoconvert ! openh264enc \
   ! h264parse ! mp4mux ! filesink location="$out/gpu-figures-avatar.mp4"
 demo_rc=$step_rc
 # A crash of gst-launch-1.0 (seen 2026-11-29: SIGSEGV, a call through a null function pointer in
@@ -80,21 +89,29 @@ demo_rc=$step_rc
 if [[ $demo_rc =~ ^[0-9]+$ ]] && ((demo_rc > 128 && demo_rc != 137)); then
   if cc -shared -fPIC -o /tmp/segv_report.so "$root/tools/diagnostics/segv_report.c" -ldl; then
     GST_DEBUG="${GST_DEBUG:-lastage:5,liveavatargen:5,lavaedecode:5,laaudiofeat:5,liveavatarbin:5}" LD_PRELOAD=/tmp/segv_report.so \
-      step 60 "demo crash: caller" gst-launch-1.0 --no-fault "${demo_line[@]}" fakesink
+      step demo 60 "demo crash: caller" gst-launch-1.0 --no-fault "${demo_line[@]}" fakesink
   fi
   libgcc=$(ldconfig -p 2>/dev/null | awk '/libgcc_s.so.1 .*x86-64/ {print $NF; exit}')
-  [[ -n $libgcc ]] && LD_PRELOAD=$libgcc step 60 "demo with libgcc_s preloaded" \
+  [[ -n $libgcc ]] && LD_PRELOAD=$libgcc step demo 60 "demo with libgcc_s preloaded" \
     gst-launch-1.0 --no-fault "${demo_line[@]}" fakesink
   # `import torch` loads lib/libtorch_global_deps.so (cudart, libgomp) with RTLD_GLOBAL
   # (torch/__init__.py, _load_global_deps); GStreamer loads our plugin, and LibTorch with it,
   # RTLD_LOCAL, while the test programs link LibTorch into the global scope. Preloaded here, the
   # gst-launch process gets Python's arrangement.
   deps=$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_global_deps.so"))' 2>/dev/null)
-  [[ -f $deps ]] && LD_PRELOAD=$deps step 60 "demo with libtorch_global_deps preloaded" \
+  [[ -f $deps ]] && LD_PRELOAD=$deps step demo 60 "demo with libtorch_global_deps preloaded" \
     gst-launch-1.0 --no-fault "${demo_line[@]}" fakesink
+  # The converse: the same bin in-process (la-bench-stages, which passes) with libunwind preloaded,
+  # i.e. with gst-launch-1.0's exception unwinder and LibTorch still in the global scope. A crash
+  # here blames the unwinder; none blames the plugin's RTLD_LOCAL loading.
+  unwind=$(ldconfig -p 2>/dev/null | awk '/libunwind.so.8 .*x86-64/ {print $NF; exit}')
+  [[ -n $unwind ]] || unwind="$root/.gpu/gst/lib-system-has/libunwind.so.8"
+  [[ -f $unwind ]] && LD_PRELOAD=$unwind step demo 60 "stages with libunwind preloaded (in-process)" \
+    "$build/tools/la-bench-stages" --checkpoint-dir "$mini/Wan2.2-S2V-14B" --lora "$mini/LiveAvatar/liveavatar.safetensors" \
+    --image "$mini/face.png" --size '128*128' --blocks 4 --cuda-device-id 0
 fi
 if [[ -s $out/gpu-figures-avatar.mp4 ]]; then
   echo "gpu-figures: demo wall $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s (model load included)"
-  step 30 "lip sync" "$build/tools/la-lipsync" --video "$out/gpu-figures-avatar.mp4" --audio "$root/.gpu/demo/speech.wav"
+  step demo 30 "lip sync" "$build/tools/la-lipsync" --video "$out/gpu-figures-avatar.mp4" --audio "$root/.gpu/demo/speech.wav"
 fi
 echo "gpu-figures: done in $((SECONDS - start)) s"
