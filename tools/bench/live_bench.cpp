@@ -52,7 +52,7 @@ Options parse(int argc, char** argv) {
   while (args.next()) {
     const std::string& a = args.flag();
     if (la::tools::take_avatar_flag(args, o.avatar)) continue;
-    if (a == "--utterances") o.utterances = std::stoi(args.value());
+    if (a == "--utterances") o.utterances = args.int_value();
     else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
     else args.unknown();
   }
@@ -64,17 +64,7 @@ Options parse(int argc, char** argv) {
 constexpr int kRate = 16000, kChunk = 1600;  // 100 ms buffers, as a sound card or a TTS would send
 
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  Options o;
-  try {
-    o = parse(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "la-bench-live: %s\n", e.what());
-    usage(stderr);
-    return 2;
-  }
+int run(const Options& o) {
   gst_init(nullptr, nullptr);
   const std::string line =
       "appsrc name=src is-live=true format=time do-timestamp=false caps=audio/x-raw,format=F32LE,rate=16000,"
@@ -186,4 +176,10 @@ int main(int argc, char** argv) {
               "frame this late) %.0f ms\n",
               lo, sum / n, hi, static_cast<double>(latency) / GST_MSECOND);
   return n == static_cast<int>(starts.size()) ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return la::tools::run_tool("la-bench-live", usage, [&] { return run(parse(argc, argv)); });
 }

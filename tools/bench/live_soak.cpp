@@ -61,7 +61,7 @@ Options parse(int argc, char** argv) {
   while (args.next()) {
     const std::string& a = args.flag();
     if (la::tools::take_avatar_flag(args, o.avatar)) continue;
-    if (a == "--minutes") o.minutes = std::stod(args.value());
+    if (a == "--minutes") o.minutes = args.double_value();
     else if (a == "--out") o.out = args.value();
     else if (a == "--analyze") o.analyze_only = true;
     else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
@@ -258,17 +258,7 @@ bool run_live(const Options& o, std::vector<int64_t>* rss) {
   return true;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  Options o;
-  try {
-    o = parse(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "la-bench-live-soak: %s\n", e.what());
-    usage(stderr);
-    return 2;
-  }
+int run(const Options& o) {
   gst_init(nullptr, nullptr);
   std::vector<int64_t> rss;
   if (!o.analyze_only && !run_live(o, &rss)) return 1;
@@ -318,4 +308,10 @@ int main(int argc, char** argv) {
   }
   std::printf("%s\n", ok ? "la-bench-live-soak: ok" : "la-bench-live-soak: FAILED");
   return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return la::tools::run_tool("la-bench-live-soak", usage, [&] { return run(parse(argc, argv)); });
 }

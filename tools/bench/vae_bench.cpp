@@ -29,8 +29,8 @@ struct Options {
   std::string dtype;  // default: f32 on CPU, bf16 on CUDA
 };
 
-void usage() {
-  std::fprintf(stderr,
+void usage(FILE* f) {
+  std::fprintf(f,
       "usage: la-bench-vae [--checkpoint Wan2.1_VAE.pth | --scale tiny|full] [--width W] [--height H]\n"
       "                    [--blocks N] [--report N] [--device cpu|cuda:N] [--dtype f32|bf16]\n");
 }
@@ -42,10 +42,10 @@ Options parse(int argc, char** argv) {
     const std::string& a = args.flag();
     if (a == "--checkpoint") o.checkpoint = args.value();
     else if (a == "--scale") o.scale = args.value();
-    else if (a == "--width") o.width = std::stoll(args.value());
-    else if (a == "--height") o.height = std::stoll(args.value());
-    else if (a == "--blocks") o.blocks = std::stoll(args.value());
-    else if (a == "--report") o.report = std::stoll(args.value());
+    else if (a == "--width") o.width = args.int64_value();
+    else if (a == "--height") o.height = args.int64_value();
+    else if (a == "--blocks") o.blocks = args.int64_value();
+    else if (a == "--report") o.report = args.int64_value();
     else if (a == "--device") o.device = args.value();
     else if (a == "--dtype") o.dtype = args.value();
     else args.unknown();
@@ -62,62 +62,52 @@ void sync(const at::Device& d) {
   if (d.is_cuda()) c10::cuda::device_synchronize();
 }
 
+int run(const Options& o) {
+  const at::Device device(o.device);
+  const at::ScalarType dtype = la::tools::dtype_for(o.dtype, device);
+  std::shared_ptr<const la::models::WanVae> vae;
+  if (!o.checkpoint.empty()) {
+    vae = la::models::WanVae::load(o.checkpoint, device, dtype);
+  } else {
+    const auto scale = la::tools::scale_by_name(o.scale);
+    std::map<std::string, at::Tensor> tensors;
+    for (const auto& spec : la::models::wan_vae_tensor_specs(scale.vae))
+      tensors[spec.name] = la::tools::random_tensor(spec, 1, dtype);
+    la::io::WeightStore store;
+    store.add_tensors("random " + o.scale + " VAE", tensors);
+    vae = la::models::WanVae::from_store(store, scale.vae, device, dtype);
+  }
+  std::printf("VAE base dim %lld on %s (%s), %lldx%lld, %lld blocks of 3 latent frames\n",
+              (long long)vae->config().dim, device.str().c_str(), at::toString(dtype), (long long)o.width,
+              (long long)o.height, (long long)o.blocks);
+
+  la::models::WanVaeDecodeState state;
+  const auto opts = at::TensorOptions().dtype(dtype).device(device);
+  const at::Tensor block = at::randn({16, 3, o.height / 8, o.width / 8}, opts);
+  double window_ms = 0;
+  int64_t window_frames = 0;
+  for (int64_t b = 1; b <= o.blocks; ++b) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const at::Tensor frames = vae->decode(state, block);
+    sync(device);
+    window_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    window_frames += frames.size(1);
+    if (b % o.report == 0 || b == o.blocks) {
+      const int64_t n = (b - 1) % o.report + 1;
+      const auto m = la::tools::memory_stats(device);
+      std::printf("blocks %6lld: %8.2f ms/block, %8.2f frames/s, rss %8.1f MiB (peak %8.1f), device %8.1f MiB (peak %8.1f)\n",
+                  (long long)b, window_ms / n, 1000.0 * window_frames / window_ms, mib(m.rss_bytes),
+                  mib(m.peak_rss_bytes), mib(m.device_bytes), mib(m.device_peak_bytes));
+      std::fflush(stdout);
+      window_ms = 0;
+      window_frames = 0;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options o;
-  try {
-    o = parse(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "la-bench-vae: %s\n", e.what());
-    usage();
-    return 2;
-  }
-  try {
-    const at::Device device(o.device);
-    const at::ScalarType dtype = o.dtype.empty() ? (device.is_cuda() ? at::kBFloat16 : at::kFloat)
-                                 : o.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
-    std::shared_ptr<const la::models::WanVae> vae;
-    if (!o.checkpoint.empty()) {
-      vae = la::models::WanVae::load(o.checkpoint, device, dtype);
-    } else {
-      const auto scale = la::tools::scale_by_name(o.scale);
-      std::map<std::string, at::Tensor> tensors;
-      for (const auto& spec : la::models::wan_vae_tensor_specs(scale.vae))
-        tensors[spec.name] = la::tools::random_tensor(spec, 1, dtype);
-      la::io::WeightStore store;
-      store.add_tensors("random " + o.scale + " VAE", tensors);
-      vae = la::models::WanVae::from_store(store, scale.vae, device, dtype);
-    }
-    std::printf("VAE base dim %lld on %s (%s), %lldx%lld, %lld blocks of 3 latent frames\n",
-                (long long)vae->config().dim, device.str().c_str(), at::toString(dtype), (long long)o.width,
-                (long long)o.height, (long long)o.blocks);
-
-    la::models::WanVaeDecodeState state;
-    const auto opts = at::TensorOptions().dtype(dtype).device(device);
-    const at::Tensor block = at::randn({16, 3, o.height / 8, o.width / 8}, opts);
-    double window_ms = 0;
-    int64_t window_frames = 0;
-    for (int64_t b = 1; b <= o.blocks; ++b) {
-      const auto t0 = std::chrono::steady_clock::now();
-      const at::Tensor frames = vae->decode(state, block);
-      sync(device);
-      window_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      window_frames += frames.size(1);
-      if (b % o.report == 0 || b == o.blocks) {
-        const int64_t n = (b - 1) % o.report + 1;
-        const auto m = la::tools::memory_stats(device);
-        std::printf("blocks %6lld: %8.2f ms/block, %8.2f frames/s, rss %8.1f MiB (peak %8.1f), device %8.1f MiB (peak %8.1f)\n",
-                    (long long)b, window_ms / n, 1000.0 * window_frames / window_ms, mib(m.rss_bytes),
-                    mib(m.peak_rss_bytes), mib(m.device_bytes), mib(m.device_peak_bytes));
-        std::fflush(stdout);
-        window_ms = 0;
-        window_frames = 0;
-      }
-    }
-    return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "la-bench-vae: %s\n", e.what());
-    return 1;
-  }
+  return la::tools::run_tool("la-bench-vae", usage, [&] { return run(parse(argc, argv)); });
 }

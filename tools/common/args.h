@@ -2,9 +2,11 @@
 // so each tool prints its usage.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace la::tools {
 
@@ -23,20 +25,31 @@ class Args {
     if (i_ + 1 >= argc_) throw std::invalid_argument(flag_ + " needs a value");
     return argv_[++i_];
   }
-  // The value following the current flag, as an int (std::invalid_argument when it is not one).
-  int int_value() {
-    const std::string v = value();
-    try {
-      size_t used = 0;
-      const int n = std::stoi(v, &used);
-      if (used == v.size()) return n;
-    } catch (const std::exception&) {
-    }
-    throw std::invalid_argument(flag_ + " needs an integer, got '" + v + "'");
-  }
+  // The value following the current flag as a number; std::invalid_argument unless the whole
+  // value is one ("12x", "" and out-of-range values are refused).
+  int int_value() { return number<int>("an integer"); }
+  int64_t int64_value() { return number<int64_t>("an integer"); }
+  uint64_t uint64_value() { return number<uint64_t>("an integer >= 0"); }
+  double double_value() { return number<double>("a number"); }
   [[noreturn]] void unknown() const { throw std::invalid_argument("unknown argument " + flag_); }
 
  private:
+  template <typename T>
+  T number(const char* what) {
+    const std::string v = value();
+    try {
+      size_t used = 0;
+      T n{};
+      if constexpr (std::is_same_v<T, int>) n = std::stoi(v, &used);
+      else if constexpr (std::is_same_v<T, int64_t>) n = std::stoll(v, &used);
+      else if constexpr (std::is_same_v<T, uint64_t>) n = v.find('-') == std::string::npos ? std::stoull(v, &used) : 0;
+      else n = std::stod(v, &used);
+      if (used == v.size()) return n;
+    } catch (const std::exception&) {
+    }
+    throw std::invalid_argument(flag_ + " needs " + what + ", got '" + v + "'");
+  }
+
   int argc_;
   char** argv_;
   int i_ = 0;

@@ -40,11 +40,11 @@ Options parse(int argc, char** argv) {
     const std::string& a = args.flag();
     if (a == "--video") o.video = args.value();
     else if (a == "--audio") o.audio = args.value();
-    else if (a == "--max-lag") o.max_lag = std::stoi(args.value());
+    else if (a == "--max-lag") o.max_lag = args.int_value();
     else if (a == "--strip") o.strip = args.value();
-    else if (a == "--strip-first") o.strip_first = std::stoll(args.value());
-    else if (a == "--strip-count") o.strip_count = std::stoll(args.value());
-    else if (a == "--strip-step") o.strip_step = std::stoll(args.value());
+    else if (a == "--strip-first") o.strip_first = args.int64_value();
+    else if (a == "--strip-count") o.strip_count = args.int64_value();
+    else if (a == "--strip-step") o.strip_step = args.int64_value();
     else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
     else args.unknown();
   }

@@ -62,13 +62,13 @@ Options parse(int argc, char** argv) {
     const std::string& a = args.flag();
     if (a == "--init") o.init = args.value();
     else if (a == "--out") o.out = args.value();
-    else if (a == "--size") o.size = std::stoll(args.value());
-    else if (a == "--clips") o.clips = std::stoi(args.value());
-    else if (a == "--vae-steps") o.vae_steps = std::stoi(args.value());
-    else if (a == "--dit-steps") o.dit_steps = std::stoi(args.value());
-    else if (a == "--seed") o.seed = std::stoull(args.value());
-    else if (a == "--dit-lr") o.dit_lr = std::stod(args.value());
-    else if (a == "--threads") o.threads = std::stoi(args.value());
+    else if (a == "--size") o.size = args.int64_value();
+    else if (a == "--clips") o.clips = args.int_value();
+    else if (a == "--vae-steps") o.vae_steps = args.int_value();
+    else if (a == "--dit-steps") o.dit_steps = args.int_value();
+    else if (a == "--seed") o.seed = args.uint64_value();
+    else if (a == "--dit-lr") o.dit_lr = args.double_value();
+    else if (a == "--threads") o.threads = args.int_value();
     else if (a == "--prompt") o.prompt = args.value();
     else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
     else args.unknown();

@@ -54,10 +54,10 @@ Options parse(int argc, char** argv) {
     const std::string& a = args.flag();
     if (a == "--scale") o.scale = args.value();
     else if (a == "--out") o.out = args.value();
-    else if (a == "--seed") o.seed = std::stoull(args.value());
+    else if (a == "--seed") o.seed = args.uint64_value();
     else if (a == "--dtype") o.dtype = args.value();
-    else if (a == "--shards") o.shards = std::stoi(args.value());
-    else if (a == "--dit-layers") o.dit_layers = std::stoi(args.value());
+    else if (a == "--shards") o.shards = args.int_value();
+    else if (a == "--dit-layers") o.dit_layers = args.int_value();
     else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
     else args.unknown();
   }
@@ -66,13 +66,6 @@ Options parse(int argc, char** argv) {
   if (o.dit_layers < 0 || o.dit_layers > 1000) throw std::invalid_argument("--dit-layers must be 1..1000");
   if (o.dtype.empty()) o.dtype = o.scale == "full" ? "bf16" : "f32";
   return o;
-}
-
-at::ScalarType dtype_by_name(const std::string& n) {
-  if (n == "f32") return at::kFloat;
-  if (n == "bf16") return at::kBFloat16;
-  if (n == "f16") return at::kHalf;
-  throw std::invalid_argument("unknown dtype '" + n + "' (expected f32, bf16 or f16)");
 }
 
 void write_text(const fs::path& path, const std::string& text) {
@@ -144,7 +137,7 @@ void run(const Options& o) {
     for (int i = 0; i < o.dit_layers; i += 3) sc.dit.audio_inject_layers.push_back(i);
     if (sc.dit.audio_inject_layers.back() != o.dit_layers - 1) sc.dit.audio_inject_layers.push_back(o.dit_layers - 1);
   }
-  const auto dtype = dtype_by_name(o.dtype);
+  const auto dtype = la::tools::dtype_by_name(o.dtype);
   const fs::path base = fs::path(o.out) / "Wan2.2-S2V-14B";
   const fs::path lora_dir = fs::path(o.out) / "LiveAvatar";
   fs::create_directories(base / "google" / "umt5-xxl");
@@ -175,15 +168,8 @@ void run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  return la::tools::run_tool("la-mkcheckpoint", usage, [&] {
     run(parse(argc, argv));
     return 0;
-  } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "la-mkcheckpoint: %s\n", e.what());
-    usage(stderr);
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "la-mkcheckpoint: %s\n", e.what());
-    return 1;
-  }
+  });
 }

@@ -68,4 +68,16 @@ Scale scale_by_name(const std::string& name) {
   throw std::invalid_argument("unknown scale '" + name + "' (expected tiny, miniature or full)");
 }
 
+at::ScalarType dtype_by_name(const std::string& name) {
+  if (name == "f32") return at::kFloat;
+  if (name == "bf16") return at::kBFloat16;
+  if (name == "f16") return at::kHalf;
+  throw std::invalid_argument("unknown dtype '" + name + "' (expected f32, bf16 or f16)");
+}
+
+at::ScalarType dtype_for(const std::string& name, const at::Device& device) {
+  if (name.empty()) return device.is_cuda() ? at::kBFloat16 : at::kFloat;
+  return dtype_by_name(name);
+}
+
 }  // namespace la::tools

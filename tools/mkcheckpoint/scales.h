@@ -3,6 +3,9 @@
 // strides, the VAE stage layout) at widths that run on a 2-core CPU in seconds.
 #pragma once
 
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
 #include <string>
 
 #include "engine/models/s2v_dit_layout.h"
@@ -25,5 +28,11 @@ struct Scale {
 
 // Throws std::invalid_argument for an unknown name.
 Scale scale_by_name(const std::string& name);
+
+// f32, bf16 or f16; std::invalid_argument for anything else.
+at::ScalarType dtype_by_name(const std::string& name);
+// The benchmarks' --dtype: `name`, or when it is empty the engine's choice for `device`
+// (bf16 on CUDA, f32 on the CPU).
+at::ScalarType dtype_for(const std::string& name, const at::Device& device);
 
 }  // namespace la::tools
