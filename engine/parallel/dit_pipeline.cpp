@@ -9,6 +9,7 @@
 
 #include "engine/io/tensor_view.h"
 #include "engine/parallel/dit_stage.h"
+#include "engine/parallel/nccl_link.h"
 
 namespace la::parallel {
 namespace {
@@ -19,8 +20,24 @@ std::string range_text(int64_t begin, int64_t end) {
 
 }  // namespace
 
+GpuHandover parse_gpu_handover(const std::string& name) {
+  if (name == "nccl") return GpuHandover::kNccl;
+  if (name == "copy") return GpuHandover::kCopy;
+  if (name == "nccl-everywhere") return GpuHandover::kNcclEverywhere;
+  throw std::invalid_argument("unknown GPU hand-over '" + name + "' (expected nccl, copy or nccl-everywhere)");
+}
+
+const char* gpu_handover_name(GpuHandover h) {
+  switch (h) {
+    case GpuHandover::kNccl: return "nccl";
+    case GpuHandover::kCopy: return "copy";
+    case GpuHandover::kNcclEverywhere: return "nccl-everywhere";
+  }
+  return "?";
+}
+
 DitPipeline::DitPipeline(std::vector<std::shared_ptr<const models::S2vDit>> parts, std::vector<StageAssignment> stages,
-                         int64_t latent_h, int64_t latent_w, session::SessionOptions options)
+                         int64_t latent_h, int64_t latent_w, session::SessionOptions options, GpuHandover handover)
     : h_(latent_h), w_(latent_w), depth_(static_cast<int64_t>(parts.size())), options_(options), rd_(options) {
   if (parts.empty() || parts.size() != stages.size())
     throw std::invalid_argument("a DiT pipeline needs one DiT part per stage: got " + std::to_string(parts.size()) +
@@ -72,8 +89,36 @@ DitPipeline::DitPipeline(std::vector<std::shared_ptr<const models::S2vDit>> part
   const int64_t capacity = options_.frames_per_block * stem_->frame_tokens(h_, w_) * options_.blocks_per_clip;
   for (size_t d = 0; d < parts.size(); ++d)
     stages_.push_back(std::make_unique<DitStage>(*this, static_cast<int>(d), parts[d], stages[d], capacity));
+  make_links(handover);
   for (size_t d = 0; d < stages_.size(); ++d)
     stages_[d]->start(parts[d]->has_head() ? nullptr : stages_[d + 1].get());
+}
+
+void DitPipeline::make_links(GpuHandover handover) {
+  if (handover == GpuHandover::kCopy) return;
+  auto need = [&](const DitStage& from, const DitStage& to) {
+    const at::Device a = from.part().device(), b = to.part().device();
+    if (!a.is_cuda() || !b.is_cuda() || (a == b && handover != GpuHandover::kNcclEverywhere)) return;
+    auto& link = links_[{a.index(), b.index()}];
+    if (!link) link = std::make_unique<NcclLink>(a, b);
+  };
+  // Every hand-over of an item: along a chain, and from the stage that ends a step to the one
+  // that starts the next (the same chain's head in the layers split, the next chain's in steps).
+  for (size_t d = 0; d < stages_.size(); ++d) {
+    const DitStage& s = *stages_[d];
+    if (!s.part().has_head()) {
+      need(s, *stages_[d + 1]);
+      continue;
+    }
+    for (int k = s.assignment().first_step; k < s.assignment().end_step; ++k)
+      if (k + 1 < options_.steps) need(s, head_for_step(k + 1));
+  }
+}
+
+NcclLink* DitPipeline::link(at::Device from, at::Device to) const {
+  if (!from.is_cuda() || !to.is_cuda()) return nullptr;
+  const auto it = links_.find({from.index(), to.index()});
+  return it == links_.end() ? nullptr : it->second.get();
 }
 
 DitPipeline::~DitPipeline() {

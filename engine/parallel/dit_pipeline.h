@@ -19,8 +19,12 @@
 // kept by FIFO queues; the prompt's K/V and the sink are versioned per block,
 // so blocks still in flight finish with the ones they started with.
 //
-// Handover: stages on one device pass tensors as they are; across devices
-// they are copied with Tensor::to (a device-to-device copy on CUDA). Each
+// Hand-overs: stages on one device pass tensors as they are. Between GPUs the
+// activations and latents of every item (and, for the steps split, the block's
+// conditioning with them) go over NCCL, one link per pair of devices
+// (parallel/nccl_link.h); GpuHandover::kCopy copies them with Tensor::to
+// instead. What moves once per prompt or sink version (the setups), the
+// caller's inputs and the finished latents are copied with Tensor::to. Each
 // stage thread runs on its own stream of its device when the device has
 // streams. Not thread-safe: one thread drives a pipeline.
 #pragma once
@@ -33,8 +37,11 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/models/s2v_dit/s2v_dit.h"
@@ -45,14 +52,28 @@
 namespace la::parallel {
 
 class DitStage;
+class NcclLink;
 struct StreamContext;
+
+// How stages on different GPUs hand activations and latents over (stages on the CPU, or on one
+// GPU, pass them as they are).
+enum class GpuHandover {
+  kNccl,            // NCCL send/receive, a communicator per pair of devices (the default)
+  kCopy,            // Tensor::to on the consumer's thread (a peer copy)
+  kNcclEverywhere,  // NCCL between stages on one GPU too (a one-rank communicator sending to
+                    // itself): the NCCL path on a machine with one GPU, for tests and benchmarks
+};
+// "nccl", "copy", "nccl-everywhere"; std::invalid_argument for anything else.
+GpuHandover parse_gpu_handover(const std::string& name);
+const char* gpu_handover_name(GpuHandover h);
 
 class DitPipeline {
  public:
   // `parts[d]` holds the blocks of `stages[d].layers` on stage d's device.
   // Throws std::invalid_argument when they do not match or the options are bad.
   DitPipeline(std::vector<std::shared_ptr<const models::S2vDit>> parts, std::vector<StageAssignment> stages,
-              int64_t latent_h, int64_t latent_w, session::SessionOptions options = {});
+              int64_t latent_h, int64_t latent_w, session::SessionOptions options = {},
+              GpuHandover handover = GpuHandover::kNccl);
   ~DitPipeline();
   DitPipeline(const DitPipeline&) = delete;
   DitPipeline& operator=(const DitPipeline&) = delete;
@@ -80,6 +101,8 @@ class DitPipeline {
 
   int64_t blocks_submitted() const { return block_; }
   int64_t stages() const { return static_cast<int64_t>(stages_.size()); }
+  // NCCL links made for the layout (0 on the CPU, with kCopy, or with every stage on one GPU).
+  int64_t nccl_links() const { return static_cast<int64_t>(links_.size()); }
   // Bytes of KV rings, sink caches and prompt K/V held by each stage.
   // (Waits for the stages to finish what is queued.)
   std::vector<int64_t> cache_bytes();
@@ -104,11 +127,16 @@ class DitPipeline {
   // Stage threads:
   void finished(int64_t epoch, int64_t block, at::Tensor latents, std::shared_ptr<c10::Event> ready);
   DitStage& head_for_step(int step) const;
+  // The NCCL link from a stage on `from` to one on `to`, or null where they hand over directly.
+  NcclLink* link(at::Device from, at::Device to) const;
+  void make_links(GpuHandover handover);
   void failed(std::exception_ptr error);                            // stage threads
   void rethrow_failure();
   void new_context(const at::Tensor& text, const at::Tensor& sink_ref);
   void wait_for_first_block();
 
+  // Before stages_: destroyed after the stage threads that use them have stopped.
+  std::map<std::pair<int, int>, std::unique_ptr<NcclLink>> links_;  // by (from, to) CUDA ordinal
   std::vector<std::unique_ptr<DitStage>> stages_;
   std::vector<int> chain_heads_;  // stages holding block 0, one per whole-model chain
   std::vector<int> step_heads_;   // per step, the chain head that starts it

@@ -5,6 +5,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "engine/parallel/dit_pipeline.h"
+#include "engine/parallel/nccl_link.h"
 #include "engine/sampler/flow_match.h"
 
 namespace la::parallel {
@@ -20,6 +21,14 @@ std::vector<at::Tensor> tensors_of(const models::BlockConditioning& c) {
 }
 std::vector<at::Tensor> tensors_of(const models::SinkActivations& a) {
   return {a.hidden, a.e0, a.rope.cos, a.rope.sin};
+}
+
+// What an NCCL link moves of a step item: its latents, activations and conditioning.
+std::vector<at::Tensor*> slots_of(StepItem& item) {
+  auto& a = item.activations;
+  auto& c = item.condition;
+  return {&item.x,           &a.hidden,         &a.e0,   &a.e,          &a.sink_rope.cos, &a.sink_rope.sin,
+          &c.audio_global,   &c.audio_local,    &c.pose, &c.rope.cos,   &c.rope.sin};
 }
 
 }  // namespace
@@ -133,9 +142,10 @@ void DitStage::run_step(StepItem& item) {
     if (k == 0) work.condition = part_->condition_block(work.audio, work.pose, work.first_frame, work.latent_h,
                                                        work.latent_w, work.frames);
     // Made by step 0's stage, maybe on another GPU: ordered before this item by the events
-    // between them; its memory must outlive the copy here.
-    stream_.wait(nullptr, tensors_of(work.condition));
-    condition = models::to_device(work.condition, device);
+    // between them; its memory must outlive the copy here. Over NCCL it came with the item.
+    const models::BlockConditioning& made = item.condition.audio_global.defined() ? item.condition : work.condition;
+    stream_.wait(nullptr, tensors_of(made));
+    condition = models::to_device(made, device);
     a = part_->step_input(to_here(item.x, device), pipeline_.schedule_.timesteps[k], condition, sink,
                           work.current_start, work.rd[k]);
   } else {
@@ -149,7 +159,8 @@ void DitStage::run_step(StepItem& item) {
     // The pose tokens are the stem's input only: a later stage never reads
     // them, and copying the expanded bias to another device would materialise it.
     condition.pose = at::Tensor();
-    StepItem next{item.work, k, item.x, true, std::move(a), std::move(condition), stream_.record()};
+    StepItem next{item.work, k, item.x, true, std::move(a), std::move(condition), nullptr};
+    next.ready = hand_over(next, next_->part().device());
     next_->push(std::move(next));
     return;
   }
@@ -157,10 +168,23 @@ void DitStage::run_step(StepItem& item) {
   const at::Tensor x = sampler::euler_step(to_here(item.x, device), v, pipeline_.schedule_.sigmas[k],
                                            pipeline_.schedule_.sigmas[k + 1]);
   if (k + 1 < static_cast<int>(pipeline_.schedule_.timesteps.size())) {
-    pipeline_.head_for_step(k + 1).push(StepItem{item.work, k + 1, x, false, {}, {}, stream_.record()});
+    DitStage& to = pipeline_.head_for_step(k + 1);
+    StepItem next{item.work, k + 1, x, false, {}, {}, nullptr};
+    // Over NCCL to a GPU other than the conditioning's (the steps split), the block's
+    // conditioning goes with the latents, rather than being copied from step 0's GPU there.
+    if (pipeline_.link(device, to.part().device()) && to.part().device() != work.condition.audio_global.device())
+      next.condition = condition;
+    next.ready = hand_over(next, to.part().device());
+    to.push(std::move(next));
   } else {
     pipeline_.finished(work.epoch, work.block, x, stream_.record());
   }
+}
+
+std::shared_ptr<c10::Event> DitStage::hand_over(StepItem& item, at::Device to) {
+  NcclLink* link = pipeline_.link(part_->device(), to);
+  if (!link) return stream_.record();
+  return link->transfer(slots_of(item));  // on this thread, whose current stream is the stage's
 }
 
 void DitStage::run_setup(SetupItem& item) {

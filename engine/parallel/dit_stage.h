@@ -43,7 +43,9 @@ struct BlockWork {
 };
 
 // Step `step` of a block: `x` its latents at the stage that starts the step;
-// `activations` between stages of a chain.
+// `activations` between stages of a chain; `condition` the block's conditioning
+// between stages of a chain, and with the latents where they went over NCCL to
+// another GPU than step 0's (else the next step's stage reads work->condition).
 struct StepItem {
   std::shared_ptr<BlockWork> work;
   int step = 0;
@@ -110,6 +112,10 @@ class DitStage {
   void run(std::promise<void>& rings_made);
   void run_step(StepItem& item);
   void run_setup(SetupItem& item);
+  // Before pushing `item` to a stage on `to`: over the NCCL link between the devices if there is
+  // one (the item's tensors are replaced by their copies there), else as they are. Returns the
+  // event the consumer's stream waits for.
+  std::shared_ptr<c10::Event> hand_over(StepItem& item, at::Device to);
   void clear_kv();
 
   DitPipeline& pipeline_;

@@ -8,6 +8,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "engine/models/s2v_dit/s2v_dit.h"
@@ -110,12 +111,15 @@ std::vector<at::Tensor> run_session(const Script& script, session::SessionOption
 std::vector<std::optional<at::Tensor>> run_pipeline(const Script& script, parallel::DitSplit split, int64_t stages,
                                                     session::SessionOptions o, at::Device device = at::kCPU,
                                                     at::ScalarType dtype = at::kFloat,
-                                                    const std::function<at::Tensor(const at::Tensor&)>& in = {}) {
+                                                    const std::function<at::Tensor(const at::Tensor&)>& in = {},
+                                                    parallel::GpuHandover handover = parallel::GpuHandover::kNccl,
+                                                    int64_t* nccl_links = nullptr) {
   auto given = [&](const at::Tensor& t) { return in ? in(t) : t; };
   const auto assignment = parallel::assign_stages(split, stages, five_block_config().num_layers, o.steps);
   std::vector<std::shared_ptr<const models::S2vDit>> parts;
   for (const auto& a : assignment) parts.push_back(part(a.layers, device, dtype));
-  parallel::DitPipeline p(parts, assignment, kH, kW, o);
+  parallel::DitPipeline p(parts, assignment, kH, kW, o, handover);
+  if (nccl_links) *nccl_links = p.nccl_links();
   std::vector<std::optional<at::Tensor>> out;
   size_t first_pending = 0;
   int64_t n = 0;
@@ -284,9 +288,33 @@ TEST(DitPipeline, BadBlockIsTheCallersErrorAndThePipelineGoesOn) {
   EXPECT_EQ(p.take().sizes(), (std::vector<int64_t>{16, 3, kH, kW}));
 }
 
+TEST(DitPipeline, GpuHandoverNamesAndNoNcclOnTheCpu) {
+  for (auto h : {parallel::GpuHandover::kNccl, parallel::GpuHandover::kCopy, parallel::GpuHandover::kNcclEverywhere})
+    EXPECT_EQ(parallel::parse_gpu_handover(parallel::gpu_handover_name(h)), h);
+  try {
+    parallel::parse_gpu_handover("mpi");
+    ADD_FAILURE() << "'mpi' accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("'mpi' (expected nccl, copy or nccl-everywhere)"), std::string::npos);
+  }
+  // Stages on the CPU hand over directly whatever is asked for GPUs: no link, the same bits.
+  session::SessionOptions o;
+  o.seed = 4;
+  const Script script = stream_with_changes_at(1, 5);
+  const auto want = run_session(script, o);
+  int64_t links = -1;
+  expect_identical(want,
+                   run_pipeline(script, parallel::DitSplit::kLayers, 2, o, at::kCPU, at::kFloat, {},
+                                parallel::GpuHandover::kNcclEverywhere, &links),
+                   "layers x2 on the CPU, nccl-everywhere");
+  EXPECT_EQ(links, 0);
+}
+
 // On a GPU (bf16, dit-devices=0,0): two stages on one device, each on its own
 // stream with events between them, against one stage. The same kernels on
 // the same shapes: expected bit-identical; the difference is printed if not.
+// Then the same with every hand-over over NCCL (a one-rank communicator that
+// sends to itself): the code that links stages on different GPUs, with one GPU.
 TEST(DitPipeline, TwoStagesOnOneGpuMatchOneStage) {
   if (runtime::query_cuda_runtime().device_count == 0) GTEST_SKIP() << "no CUDA device";
   const at::Device gpu(at::kCUDA, 0);
@@ -295,7 +323,56 @@ TEST(DitPipeline, TwoStagesOnOneGpuMatchOneStage) {
   const Script script = stream_with_changes_at(2, 10);
   const auto want = run_session(script, o, gpu, at::kBFloat16);
   for (const Layout& l : {kLayouts[0], kLayouts[2]}) {
-    expect_same_on_gpu(want, run_pipeline(script, l.split, l.stages, o, gpu, at::kBFloat16), name(l) + " on cuda:0");
+    int64_t links = -1;
+    expect_same_on_gpu(want, run_pipeline(script, l.split, l.stages, o, gpu, at::kBFloat16, {}, parallel::GpuHandover::kNccl, &links),
+                       name(l) + " on cuda:0");
+    EXPECT_EQ(links, 0) << "stages on one GPU hand over directly";
+    expect_same_on_gpu(want,
+                       run_pipeline(script, l.split, l.stages, o, gpu, at::kBFloat16, {},
+                                    parallel::GpuHandover::kNcclEverywhere, &links),
+                       name(l) + " on cuda:0, hand-overs over NCCL");
+    EXPECT_EQ(links, 1) << "one link, cuda:0 to itself";
+  }
+}
+
+// Several GPUs: stages on different devices hand over through NCCL (one link per pair of
+// devices used), against one stage on the first GPU; and with Tensor::to (kCopy). Skipped with
+// fewer than two GPUs.
+TEST(DitPipeline, StagesOnTwoGpusMatchOneStage) {
+  if (runtime::query_cuda_runtime().device_count < 2) GTEST_SKIP() << "fewer than two CUDA devices";
+  session::SessionOptions o;
+  o.seed = 8;
+  const Script script = stream_with_changes_at(1, 9);
+  const auto want = run_session(script, o, at::Device(at::kCUDA, 0), at::kBFloat16);
+  for (const Layout& l : {kLayouts[0], kLayouts[2]}) {
+    for (auto handover : {parallel::GpuHandover::kNccl, parallel::GpuHandover::kCopy}) {
+      const auto assignment = parallel::assign_stages(l.split, l.stages, five_block_config().num_layers, o.steps);
+      std::vector<std::shared_ptr<const models::S2vDit>> parts;
+      for (size_t d = 0; d < assignment.size(); ++d)
+        parts.push_back(part(assignment[d].layers, at::Device(at::kCUDA, static_cast<int>(d % 2)), at::kBFloat16));
+      parallel::DitPipeline p(parts, assignment, kH, kW, o, handover);
+      // steps x2: cuda:0 -> cuda:1 (step 2 after step 1); layers x2: along the chain, and back for
+      // the next step.
+      const int64_t links = l.split == parallel::DitSplit::kSteps ? 1 : 2;
+      EXPECT_EQ(p.nccl_links(), handover == parallel::GpuHandover::kNccl ? links : 0);
+      std::vector<std::optional<at::Tensor>> got;
+      int64_t n = 0;
+      size_t first_pending = 0;
+      for (const Event& e : script) {
+        switch (e.kind) {
+          case Event::kBlock:
+            if (p.pending() == p.depth()) got[first_pending++] = p.take().to(at::Device(at::kCUDA, 0));
+            got.emplace_back();
+            p.submit(audio(n++));
+            break;
+          case Event::kPrompt: p.set_prompt(prompt(e.seed)); break;
+          case Event::kImage: p.set_reference(ref(e.seed), motion(e.seed)); break;
+          case Event::kReset: break;
+        }
+      }
+      while (p.pending() > 0) got[first_pending++] = p.take().to(at::Device(at::kCUDA, 0));
+      expect_same_on_gpu(want, got, name(l) + " on cuda:0,cuda:1, " + parallel::gpu_handover_name(handover));
+    }
   }
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/models/s2v_dit/s2v_dit.h"
+#include "engine/parallel/dit_pipeline.h"
 #include "engine/session/generation_session.h"
 #include "tools/bench/dit_flops.h"
 #include "tools/bench/dit_pipeline_bench.h"
@@ -36,15 +37,18 @@ struct Options {
   bool fp8 = false;
   std::string devices;  // several: the DiT pipeline (dit_pipeline_bench.h)
   std::string split = "layers";
+  std::string handover = "nccl";
 };
 
 void usage(FILE* f) {
   std::fprintf(f,
       "usage: la-bench-dit [--checkpoint DIR [--lora FILE] | --scale tiny|full] [--width W] [--height H]\n"
       "                    [--blocks N] [--steps N] [--device cpu|cuda:N] [--dtype f32|bf16] [--fp8]\n"
-      "                    [--devices cpu,cpu|cuda:0,cuda:1,... --split steps|layers]\n"
+      "                    [--devices cpu,cpu|cuda:0,cuda:1,... --split steps|layers\n"
+      "                     [--handover nccl|copy|nccl-everywhere]]\n"
       "--devices runs the DiT pipeline of one stream over those devices (random weights at --scale)\n"
-      "and prints per-stage busy and idle time and the pipeline's frames/s.\n");
+      "and prints per-stage busy and idle time and the pipeline's frames/s. --handover: how stages on\n"
+      "different GPUs pass activations (nccl-everywhere: NCCL between stages on one GPU too).\n");
 }
 
 Options parse(int argc, char** argv) {
@@ -64,11 +68,13 @@ Options parse(int argc, char** argv) {
     else if (a == "--fp8") o.fp8 = true;
     else if (a == "--devices") o.devices = args.value();
     else if (a == "--split") o.split = args.value();
+    else if (a == "--handover") o.handover = args.value();
     else args.unknown();
   }
   if (o.width % 16 || o.height % 16 || o.width <= 0 || o.height <= 0)
     throw std::invalid_argument("--width and --height must be positive multiples of 16 (VAE 8 x DiT patch 2)");
   if (o.blocks < 1) throw std::invalid_argument("--blocks must be >= 1");
+  la::parallel::parse_gpu_handover(o.handover);  // a bad name is the command line's error
   return o;
 }
 
@@ -122,6 +128,7 @@ int run(const Options& o) {
     po.blocks = o.blocks;
     po.steps = o.steps;
     po.fp8 = o.fp8;
+    po.handover = o.handover;
     const at::Device first(po.devices.front());
     const at::ScalarType dtype = la::tools::dtype_for(o.dtype, first);
     const auto cfg = la::tools::scale_by_name(o.scale).dit;

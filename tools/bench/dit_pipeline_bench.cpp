@@ -40,15 +40,16 @@ int run_pipeline_bench(const PipelineBenchOptions& o, const std::map<std::string
   const int64_t h = o.height / 8, w = o.width / 8;
   session::SessionOptions so;
   so.steps = o.steps;
-  parallel::DitPipeline p(parts, stages, h, w, so);
+  parallel::DitPipeline p(parts, stages, h, w, so, parallel::parse_gpu_handover(o.handover));
   const auto opts = at::TensorOptions().dtype(at::kFloat);
   p.set_prompt(at::randn({std::min<int64_t>(24, cfg.text_len), cfg.text_dim}, opts));
   p.set_reference(at::randn({cfg.in_dim, 1, h, w}, opts), at::randn({cfg.in_dim, 19, h, w}, opts));
   const at::Tensor audio = at::randn({25, cfg.audio_dim, 12}, opts);
 
-  std::printf("DiT pipeline: %zu stages (%s split), %lldx%lld px, %d steps, %d intra-op threads per stage\n",
+  std::printf("DiT pipeline: %zu stages (%s split), %lldx%lld px, %d steps, %d intra-op threads per stage, "
+              "%lld NCCL links (GPU hand-over %s)\n",
               stages.size(), parallel::dit_split_name(split), (long long)o.width, (long long)o.height, o.steps,
-              at::get_num_threads());
+              at::get_num_threads(), (long long)p.nccl_links(), o.handover.c_str());
   for (size_t d = 0; d < stages.size(); ++d)
     std::printf("  stage %zu on %s: blocks %lld..%lld, steps %d..%d, %.2f GiB of weights\n", d, o.devices[d].c_str(),
                 (long long)stages[d].layers.begin, (long long)stages[d].layers.end_of(cfg) - 1, stages[d].first_step,

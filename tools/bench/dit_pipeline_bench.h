@@ -21,6 +21,7 @@ struct PipelineBenchOptions {
   int64_t blocks = 8;
   int steps = 4;
   bool fp8 = false;
+  std::string handover = "nccl";  // between GPUs: nccl, copy, nccl-everywhere (parallel::GpuHandover)
 };
 
 // `tensors`: the whole DiT's weights (any device); each stage takes its part.
