@@ -12,8 +12,9 @@
 #   2. la-bench-dit with random full-scale (14B) weights on cuda:0 at 720x400: per-step times,
 #      ms/block, TFLOP/s, peak device memory; bf16, then fp8 (issue 14: fp8 on/off);
 #   3. la-bench-dit --devices: the DiT pipeline with one stage and with two stages on cuda:0, both
-#      splits, tiny scale, and two layer-split stages of the 14B model (issue 12: per-stage busy
-#      and idle time with every stage on the one GPU);
+#      splits, tiny scale, directly and over NCCL (--handover nccl-everywhere), and two layer-split
+#      stages of the 14B model (issue 12: per-stage busy and idle time with every stage on the one
+#      GPU);
 #   4. la-bench-vae with random full-scale weights on cuda:0 at 720x400 (per-block decode time);
 #      la-bench-stages: liveavatarbin with the miniature on cuda:0, how many of its stages compute
 #      at once (issue 14: each element on its own stream);
@@ -66,6 +67,12 @@ for d in cuda:0 cuda:0,cuda:0; do
   for s in layers steps; do
     step pipeline 30 "pipeline $d $s" "$build/tools/la-bench-dit" --devices "$d" --split "$s" --scale tiny --blocks 8
   done
+done
+# The NCCL hand-over path on one GPU (a one-rank communicator sending to itself), against the
+# direct hand-overs just above.
+for s in layers steps; do
+  step pipeline 30 "pipeline cuda:0,cuda:0 $s, NCCL" "$build/tools/la-bench-dit" --devices cuda:0,cuda:0 --split "$s" \
+    --scale tiny --blocks 8 --handover nccl-everywhere
 done
 step pipeline 45 "pipeline cuda:0,cuda:0 layers, 14B" "$build/tools/la-bench-dit" --devices cuda:0,cuda:0 --split layers \
   --scale full --width 720 --height 400 --blocks 6
