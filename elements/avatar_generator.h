@@ -67,6 +67,8 @@ class AvatarGenerator {
   at::Tensor take();
   int64_t pending() const;
   int64_t depth() const { return pipeline_ ? pipeline_->depth() : 1; }
+  // NCCL links between the DiT's GPUs (0 with one device, on the CPU, or all stages on one GPU).
+  int64_t nccl_links() const { return pipeline_ ? pipeline_->nccl_links() : 0; }
   // A new stream: blocks in flight are dropped.
   void reset();
   int64_t blocks_done() const { return blocks_; }

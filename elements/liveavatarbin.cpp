@@ -202,6 +202,10 @@ static void gst_la_bin_init(GstLaBin* self) {
   if (!convert || !resample || !filter || !queue || !out_queue) {
     // gst-plugins-base or core missing: the bin has no pads and fails to link, with this log line.
     GST_ERROR_OBJECT(self, "audioconvert, audioresample, capsfilter or queue is not installed");
+    for (GstElement* e : {convert, resample, filter, queue, out_queue})
+      if (e) gst_object_unref(gst_object_ref_sink(e));
+    // Ours stay, owned by the bin, so the proxied properties still reach them.
+    gst_bin_add_many(bin, self->features, self->gen, self->decode, nullptr);
     return;
   }
   GstCaps* caps = gst_caps_from_string("audio/x-raw,format=F32LE,rate=16000,channels=1,layout=interleaved");

@@ -28,7 +28,6 @@
 #include "elements/avatar_generator.h"
 #include "engine/io/json_config.h"
 #include "engine/parallel/memory_plan.h"
-#include "engine/runtime/cuda_runtime_info.h"
 #include "engine/nn/fp8_linear.h"
 #include "engine/runtime/cuda_runtime_info.h"
 #include "gst/device.h"
@@ -445,6 +444,9 @@ bool start(GstLaGen* self) {
   st->in_flight.clear();
   // Several devices: a block comes out when depth - 1 more have gone in.
   st->latency.set_buffering(static_cast<GstClockTime>(st->generator->depth() - 1) * kBlockDuration);
+  if (st->generator->depth() > 1)
+    GST_INFO_OBJECT(self, "DiT pipeline of %" G_GINT64_FORMAT " stages, %" G_GINT64_FORMAT " NCCL links between GPUs",
+                    st->generator->depth(), st->generator->nccl_links());
   return true;
 }
 

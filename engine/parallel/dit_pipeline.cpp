@@ -99,7 +99,7 @@ void DitPipeline::make_links(GpuHandover handover) {
   auto need = [&](const DitStage& from, const DitStage& to) {
     const at::Device a = from.part().device(), b = to.part().device();
     if (!a.is_cuda() || !b.is_cuda() || (a == b && handover != GpuHandover::kNcclEverywhere)) return;
-    auto& link = links_[{a.index(), b.index()}];
+    auto& link = links_[{from.index(), to.index()}];
     if (!link) link = std::make_unique<NcclLink>(a, b);
   };
   // Every hand-over of an item: along a chain, and from the stage that ends a step to the one
@@ -115,9 +115,8 @@ void DitPipeline::make_links(GpuHandover handover) {
   }
 }
 
-NcclLink* DitPipeline::link(at::Device from, at::Device to) const {
-  if (!from.is_cuda() || !to.is_cuda()) return nullptr;
-  const auto it = links_.find({from.index(), to.index()});
+NcclLink* DitPipeline::link(int from, int to) const {
+  const auto it = links_.find({from, to});
   return it == links_.end() ? nullptr : it->second.get();
 }
 

@@ -101,7 +101,8 @@ class DitPipeline {
 
   int64_t blocks_submitted() const { return block_; }
   int64_t stages() const { return static_cast<int64_t>(stages_.size()); }
-  // NCCL links made for the layout (0 on the CPU, with kCopy, or with every stage on one GPU).
+  // NCCL links made for the layout, one per pair of stages on different GPUs that hand items
+  // over (0 on the CPU, with kCopy, or with every stage on one GPU).
   int64_t nccl_links() const { return static_cast<int64_t>(links_.size()); }
   // Bytes of KV rings, sink caches and prompt K/V held by each stage.
   // (Waits for the stages to finish what is queued.)
@@ -127,8 +128,8 @@ class DitPipeline {
   // Stage threads:
   void finished(int64_t epoch, int64_t block, at::Tensor latents, std::shared_ptr<c10::Event> ready);
   DitStage& head_for_step(int step) const;
-  // The NCCL link from a stage on `from` to one on `to`, or null where they hand over directly.
-  NcclLink* link(at::Device from, at::Device to) const;
+  // The NCCL link from stage `from` to stage `to`, or null where they hand over directly.
+  NcclLink* link(int from, int to) const;
   void make_links(GpuHandover handover);
   void failed(std::exception_ptr error);                            // stage threads
   void rethrow_failure();
@@ -136,7 +137,9 @@ class DitPipeline {
   void wait_for_first_block();
 
   // Before stages_: destroyed after the stage threads that use them have stopped.
-  std::map<std::pair<int, int>, std::unique_ptr<NcclLink>> links_;  // by (from, to) CUDA ordinal
+  // By (from, to) stage: stages that share a pair of GPUs (dit-devices=0,1,0,1) still get a link
+  // each, since NCCL runs the operations of one communicator one after another.
+  std::map<std::pair<int, int>, std::unique_ptr<NcclLink>> links_;
   std::vector<std::unique_ptr<DitStage>> stages_;
   std::vector<int> chain_heads_;  // stages holding block 0, one per whole-model chain
   std::vector<int> step_heads_;   // per step, the chain head that starts it

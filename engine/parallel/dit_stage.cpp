@@ -160,7 +160,7 @@ void DitStage::run_step(StepItem& item) {
     // them, and copying the expanded bias to another device would materialise it.
     condition.pose = at::Tensor();
     StepItem next{item.work, k, item.x, true, std::move(a), std::move(condition), nullptr};
-    next.ready = hand_over(next, next_->part().device());
+    next.ready = hand_over(next, *next_);
     next_->push(std::move(next));
     return;
   }
@@ -171,18 +171,20 @@ void DitStage::run_step(StepItem& item) {
     DitStage& to = pipeline_.head_for_step(k + 1);
     StepItem next{item.work, k + 1, x, false, {}, {}, nullptr};
     // Over NCCL to a GPU other than the conditioning's (the steps split), the block's
-    // conditioning goes with the latents, rather than being copied from step 0's GPU there.
-    if (pipeline_.link(device, to.part().device()) && to.part().device() != work.condition.audio_global.device())
+    // conditioning goes with the latents, rather than being copied from step 0's GPU there;
+    // unless this stage's copy lacks the pose tokens (it ends a chain: only stems read them).
+    if (pipeline_.link(index_, to.index()) && to.part().device() != work.condition.audio_global.device() &&
+        condition.pose.defined() == work.condition.pose.defined())
       next.condition = condition;
-    next.ready = hand_over(next, to.part().device());
+    next.ready = hand_over(next, to);
     to.push(std::move(next));
   } else {
     pipeline_.finished(work.epoch, work.block, x, stream_.record());
   }
 }
 
-std::shared_ptr<c10::Event> DitStage::hand_over(StepItem& item, at::Device to) {
-  NcclLink* link = pipeline_.link(part_->device(), to);
+std::shared_ptr<c10::Event> DitStage::hand_over(StepItem& item, const DitStage& to) {
+  NcclLink* link = pipeline_.link(index_, to.index());
   if (!link) return stream_.record();
   return link->transfer(slots_of(item));  // on this thread, whose current stream is the stage's
 }

@@ -52,7 +52,7 @@ struct StepItem {
   at::Tensor x;
   bool mid_chain = false;
   models::StepActivations activations;
-  models::BlockConditioning condition;  // on the producing stage's device
+  models::BlockConditioning condition;  // on the consumer's device after an NCCL hand-over
   std::shared_ptr<c10::Event> ready;
 };
 
@@ -101,6 +101,7 @@ class DitStage {
   }
   void stop();
 
+  int index() const { return index_; }
   const models::S2vDit& part() const { return *part_; }
   const StageAssignment& assignment() const { return assignment_; }
   bool runs_step(int step) const { return step >= assignment_.first_step && step < assignment_.end_step; }
@@ -112,10 +113,10 @@ class DitStage {
   void run(std::promise<void>& rings_made);
   void run_step(StepItem& item);
   void run_setup(SetupItem& item);
-  // Before pushing `item` to a stage on `to`: over the NCCL link between the devices if there is
-  // one (the item's tensors are replaced by their copies there), else as they are. Returns the
+  // Before pushing `item` to stage `to`: over the NCCL link between the two if there is one (the
+  // item's tensors are replaced by their copies on `to`'s GPU), else as they are. Returns the
   // event the consumer's stream waits for.
-  std::shared_ptr<c10::Event> hand_over(StepItem& item, at::Device to);
+  std::shared_ptr<c10::Event> hand_over(StepItem& item, const DitStage& to);
   void clear_kv();
 
   DitPipeline& pipeline_;

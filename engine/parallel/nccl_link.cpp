@@ -50,7 +50,11 @@ NcclLink::NcclLink(at::Device src, at::Device dst) : src_(src), dst_(dst), nccl_
                                 link_name(src, dst));
   const int devices[2] = {src.index(), dst.index()};
   nccl_->ranks = src == dst ? 1 : 2;
-  check_nccl(ncclCommInitAll(nccl_->comms, nccl_->ranks, devices), "ncclCommInitAll", nullptr, src, dst);
+  {
+    // NCCL sets the current device while it makes the communicators; the caller's comes back.
+    const c10::cuda::CUDAGuard keep_current(src.index());
+    check_nccl(ncclCommInitAll(nccl_->comms, nccl_->ranks, devices), "ncclCommInitAll", nullptr, src, dst);
+  }
   const c10::cuda::CUDAGuard on_dst(dst.index());
   const cudaError_t e = cudaStreamCreateWithFlags(&nccl_->receiving, cudaStreamNonBlocking);
   if (e != cudaSuccess) {
@@ -97,6 +101,14 @@ std::shared_ptr<c10::Event> NcclLink::transfer(const std::vector<at::Tensor*>& s
 
   // Both halves in one group, from this thread (one thread, two devices: NCCL's group
   // semantics), each on its own device's stream. A failed call still closes the group.
+  // The receive waits for the work before the send: queued at once, its kernel would spin on the
+  // destination GPU, holding some of its cores, for as long as the producer's step still runs.
+  {
+    c10::Event sendable(c10::DeviceType::CUDA);
+    sendable.record(sending);
+    sendable.block(receiving);
+  }
+  const c10::cuda::CUDAGuard keep_current(src_.index());  // NCCL may switch devices in the group
   ncclResult_t first_error = ncclGroupStart();
   if (first_error == ncclSuccess) {
     for (size_t i = 0; i < slots.size() && first_error == ncclSuccess; ++i) {

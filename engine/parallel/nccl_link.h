@@ -9,12 +9,15 @@
 //
 // Each link has its own two-rank communicator (ncclCommInitAll over the two devices), used by
 // this link only: NCCL runs the operations of one communicator in the order they are issued, so
-// a communicator shared by all stages would make every transfer wait for all earlier ones. The
+// a communicator shared by all stages would make every transfer wait for all earlier ones (the
+// DiT pipeline makes one link per pair of stages, even where two pairs share their GPUs). The
 // producing thread issues both halves in one group (NCCL's one-thread-many-devices model): the
 // send on its own stream, after its work; the receive on a stream of the link's own on the
-// destination device, which nothing else uses, so a receive never queues behind a stage's
-// compute or sends (on the layers split's ring, a receive behind its stage's own send could
-// wait for a transfer that waits for it).
+// destination device, made to wait for that same work (an event) and for nothing else, so a
+// receive never queues behind the consumer's compute or sends (on the layers split's ring, a
+// receive behind its stage's own send could wait for a transfer that waits for it), nor spins
+// there while the producer still computes. Received buffers come from that stream's pool of the
+// caching allocator: a link keeps about one item's worth of them, reused by its next receives.
 //
 // With src == dst the communicator has one rank that sends to itself: the same code on a
 // machine with one GPU (GpuHandover::kNcclEverywhere, for tests).

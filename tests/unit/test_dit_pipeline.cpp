@@ -13,6 +13,7 @@
 
 #include "engine/models/s2v_dit/s2v_dit.h"
 #include "engine/parallel/dit_pipeline.h"
+#include "engine/parallel/nccl_link.h"
 #include "engine/parallel/partition.h"
 #include "engine/session/generation_session.h"
 #include "engine/runtime/cuda_runtime_info.h"
@@ -308,6 +309,21 @@ TEST(DitPipeline, GpuHandoverNamesAndNoNcclOnTheCpu) {
                                 parallel::GpuHandover::kNcclEverywhere, &links),
                    "layers x2 on the CPU, nccl-everywhere");
   EXPECT_EQ(links, 0);
+}
+
+TEST(NcclLink, JoinsTwoCudaDevicesGivenByIndex) {
+  auto refused = [](at::Device a, at::Device b) {
+    try {
+      parallel::NcclLink link(a, b);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("(made)");
+  };
+  EXPECT_EQ(refused(at::kCPU, at::Device(at::kCUDA, 0)),
+            "an NCCL hand-over joins two CUDA devices given by index, not cpu -> cuda:0");
+  EXPECT_EQ(refused(at::Device(at::kCUDA), at::Device(at::kCUDA, 1)),
+            "an NCCL hand-over joins two CUDA devices given by index, not cuda -> cuda:1");
 }
 
 // On a GPU (bf16, dit-devices=0,0): two stages on one device, each on its own
