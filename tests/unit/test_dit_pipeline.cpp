@@ -347,7 +347,9 @@ TEST(DitPipeline, TwoStagesOnOneGpuMatchOneStage) {
                        run_pipeline(script, l.split, l.stages, o, gpu, at::kBFloat16, {},
                                     parallel::GpuHandover::kNcclEverywhere, &links),
                        name(l) + " on cuda:0, hand-overs over NCCL");
-    EXPECT_EQ(links, 1) << "one link, cuda:0 to itself";
+    // A link per pair of stages that hand over: steps x2: 0 -> 0 (step 1), 0 -> 1 (step 2),
+    // 1 -> 1 (step 3); layers x2: 0 -> 1 along the chain, 1 -> 0 for the next step.
+    EXPECT_EQ(links, l.split == parallel::DitSplit::kSteps ? 3 : 2);
   }
 }
 
