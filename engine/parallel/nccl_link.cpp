@@ -32,7 +32,7 @@ void check_nccl(ncclResult_t r, const char* call, ncclComm_t comm, at::Device sr
   const char* last = ncclGetLastError(comm);
   if (last && *last) why += std::string(" (") + last + ")";
   throw std::runtime_error(std::string("NCCL ") + call + " failed for the hand-over " + link_name(src, dst) + ": " +
-                           why);
+                           why + "; NCCL_DEBUG=WARN in the environment makes NCCL say more");
 }
 
 void check_cuda(cudaError_t e, const char* call, at::Device src, at::Device dst) {
