@@ -27,8 +27,8 @@ std::vector<at::Tensor> tensors_of(const models::SinkActivations& a) {
 std::vector<at::Tensor*> slots_of(StepItem& item) {
   auto& a = item.activations;
   auto& c = item.condition;
-  return {&item.x,           &a.hidden,         &a.e0,   &a.e,          &a.sink_rope.cos, &a.sink_rope.sin,
-          &c.audio_global,   &c.audio_local,    &c.pose, &c.rope.cos,   &c.rope.sin};
+  return {&item.x, &a.hidden, &a.e0, &a.e, &a.sink_rope.cos, &a.sink_rope.sin,
+          &c.audio_global, &c.audio_local, &c.pose, &c.rope.cos, &c.rope.sin};
 }
 
 }  // namespace
