@@ -698,7 +698,8 @@ static void gst_la_vae_decode_class_init(GstLaVaeDecodeClass* klass) {
       gobject_class, PROP_CUDA_DEVICE_ID,
       g_param_spec_int("cuda-device-id", "CUDA device id",
                        "CUDA device to decode on (bf16), -1 for the CPU (fp32); a device that does not exist fails "
-                       "the NULL->READY change. Frames are output in system memory either way",
+                       "the NULL->READY change. On CUDA, frames stay on the device where downstream takes "
+                       "memory:CUDAMemory (cudaconvert, nvh264enc), else they go to system memory",
                        -1, 1023, -1, load_flags));
   g_object_class_install_property(
       gobject_class, PROP_ONLINE,
