@@ -90,8 +90,8 @@ step demo 60 "demo (miniature, cuda-device-id=0)" gst-launch-1.0 --no-fault -e "
 demo_rc=$step_rc
 # A crash of gst-launch-1.0 (seen 2026-11-29: SIGSEGV, a call through a null function pointer in
 # the main thread, no stack for a debugger): again with tools/diagnostics/segv_report.c preloaded,
-# which names the caller from the return address on the stack and says which library unwinds C++
-# exceptions; then with libgcc_s preloaded, which takes exception unwinding from GStreamer's
+# which names the caller from the return address on the stack, says which library unwinds C++
+# exceptions, and names every exception thrown before the crash (type, throwing library); then with libgcc_s preloaded, which takes exception unwinding from GStreamer's
 # libunwind (a known source of such crashes when a process gets libunwind before libgcc_s).
 if [[ $demo_rc =~ ^[0-9]+$ ]] && ((demo_rc > 128 && demo_rc != 137)); then
   if cc -shared -fPIC -o /tmp/segv_report.so "$root/tools/diagnostics/segv_report.c" -ldl; then

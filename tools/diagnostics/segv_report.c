@@ -3,7 +3,10 @@
  * information). On SIGSEGV it prints the faulting address, the program counter, and the words on
  * top of the stack named by dladdr: after `call 0` the first of them is the caller's return
  * address. At load it prints which library resolves _Unwind_RaiseException (libgcc_s or
- * GStreamer's libunwind), the other suspect of such crashes. Not part of the build: scripts/
+ * GStreamer's libunwind), the other suspect of such crashes, and from then on it names every C++
+ * exception thrown (its type and the library that threw it: every __cxa_throw and every
+ * _Unwind_RaiseException, which libraries with a static libstdc++ call directly), passing each on
+ * to the same function the process would have used. Not part of the build: scripts/
  * gpu-figures.sh compiles it on a GPU machine when the demo line crashes:
  *
  *   cc -shared -fPIC -o /tmp/segv_report.so tools/diagnostics/segv_report.c -ldl
@@ -43,11 +46,62 @@ static void on_segv(int sig, siginfo_t* si, void* context) {
   _exit(128 + sig);
 }
 
+/* At most this many throws are named: a process that throws in a loop stays readable. */
+enum { kThrowsNamed = 64 };
+static int throws_named;
+
+/* The first definition after this library in the global lookup order (what the process would
+ * use), else `library`'s, already loaded: GStreamer loads a plugin's libstdc++ outside the global
+ * scope, where RTLD_NEXT does not look. */
+static void* next(const char* symbol, const char* library) {
+  void* f = dlsym(RTLD_NEXT, symbol);
+  if (!f) {
+    void* handle = dlopen(library, RTLD_LAZY | RTLD_NOLOAD);
+    if (handle) f = dlsym(handle, symbol);
+  }
+  if (!f) {
+    fprintf(stderr, "segv_report: no %s after the preload, nor in %s\n", symbol, library);
+    _exit(127);
+  }
+  return f;
+}
+
+typedef void (*cxa_throw_fn)(void*, void*, void (*)(void*));
+void __cxa_throw(void* object, void* type, void (*destroy)(void*)) {
+  static cxa_throw_fn real;
+  if (!real) real = (cxa_throw_fn)next("__cxa_throw", "libstdc++.so.6");
+  if (throws_named < kThrowsNamed) {
+    /* std::type_info: a vtable pointer, then the mangled name. */
+    const char* mangled = type ? ((const char* const*)type)[1] : "?";
+    char what[160];
+    snprintf(what, sizeof what, "__cxa_throw #%d of %s, from", ++throws_named, mangled ? mangled : "?");
+    name(what, __builtin_return_address(0));
+  }
+  real(object, type, destroy);
+  __builtin_unreachable();
+}
+
+typedef int (*raise_fn)(void*);
+int _Unwind_RaiseException(void* exception) {
+  static raise_fn real;
+  if (!real) real = (raise_fn)next("_Unwind_RaiseException", "libgcc_s.so.1");
+  if (throws_named < kThrowsNamed) {
+    char what[64];
+    snprintf(what, sizeof what, "_Unwind_RaiseException #%d, from", ++throws_named);
+    name(what, __builtin_return_address(0));
+  }
+  const int code = real(exception);
+  /* Only a failure returns (no handler: std::terminate follows). */
+  fprintf(stderr, "segv_report: _Unwind_RaiseException returned %d\n", code);
+  return code;
+}
+
 __attribute__((constructor)) static void install(void) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = on_segv;
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
   sigaction(SIGSEGV, &sa, NULL);
-  name("_Unwind_RaiseException from", dlsym(RTLD_DEFAULT, "_Unwind_RaiseException"));
+  name("_Unwind_RaiseException from", dlsym(RTLD_NEXT, "_Unwind_RaiseException"));
+  name("_Unwind_Resume from", dlsym(RTLD_NEXT, "_Unwind_Resume"));
 }
