@@ -20,13 +20,13 @@
 // so blocks still in flight finish with the ones they started with.
 //
 // Hand-overs: stages on one device pass tensors as they are. Between GPUs the
-// activations and latents of every item (and, for the steps split, the block's
-// conditioning with them) go over NCCL, one link per pair of devices
-// (parallel/nccl_link.h); GpuHandover::kCopy copies them with Tensor::to
-// instead. What moves once per prompt or sink version (the setups), the
-// caller's inputs and the finished latents are copied with Tensor::to. Each
-// stage thread runs on its own stream of its device when the device has
-// streams. Not thread-safe: one thread drives a pipeline.
+// activations and latents of every item and of every prompt/sink setup along a
+// chain (and, for the steps split, the block's conditioning with the latents)
+// go over NCCL, one link per pair of stages (parallel/nccl_link.h);
+// GpuHandover::kCopy copies them with Tensor::to instead. The caller's inputs
+// and the finished latents are copied with Tensor::to. Each stage thread runs on
+// its own stream of its device when the device has streams. Not thread-safe:
+// one thread drives a pipeline.
 #pragma once
 
 #include <ATen/core/Tensor.h>

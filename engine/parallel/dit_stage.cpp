@@ -23,6 +23,12 @@ std::vector<at::Tensor> tensors_of(const models::SinkActivations& a) {
   return {a.hidden, a.e0, a.rope.cos, a.rope.sin};
 }
 
+// What an NCCL link moves of a setup along a chain: the embedded prompt and the sink's activations.
+std::vector<at::Tensor*> slots_of(SetupItem& item) {
+  auto& a = item.activations;
+  return {&item.embedded_text, &a.hidden, &a.e0, &a.rope.cos, &a.rope.sin};
+}
+
 // What an NCCL link moves of a step item: its latents, activations and conditioning.
 std::vector<at::Tensor*> slots_of(StepItem& item) {
   auto& a = item.activations;
@@ -207,7 +213,8 @@ void DitStage::run_setup(SetupItem& item) {
   part_->prefill_layers(item.activations, ctx.prompt[index_], ctx.sink[index_]);
   if (next_) {
     item.mid_chain = true;
-    item.ready = stream_.record();
+    NcclLink* link = pipeline_.link(index_, next_->index());
+    item.ready = link ? link->transfer(slots_of(item)) : stream_.record();
     next_->push(std::move(item));
   }
 }
