@@ -17,7 +17,8 @@
 // receive never queues behind the consumer's compute or sends (on the layers split's ring, a
 // receive behind its stage's own send could wait for a transfer that waits for it), nor spins
 // there while the producer still computes. Received buffers come from that stream's pool of the
-// caching allocator: a link keeps about one item's worth of them, reused by its next receives.
+// caching allocator: a link keeps what the items in flight on it need (a few at most: the pipeline
+// holds as many blocks as it has stages), reused by its next receives.
 //
 // With src == dst the communicator has one rank that sends to itself: the same code on a
 // machine with one GPU (GpuHandover::kNcclEverywhere, for tests).
