@@ -53,10 +53,11 @@ case "${1:-}" in
   streams) shift; tests=(gst-glue gst-lavaedecode unit-audio-features unit-io unit-avatar-generator unit-fp8
                          gst-pipelines gst-launch) ;;
   # Issue 12 (several devices per stream); multi-GPU NCCL needs a machine with several GPUs.
-  devices) shift; tests=(unit-dit-pipeline unit-memory-plan gst-dit-devices) ;;
+  devices) shift; tests=(unit-dit-pipeline unit-dit-pipeline-nccl unit-memory-plan gst-dit-devices) ;;
   # Both lists: every test program with GPU cases.
   gpu-cases) shift; tests=(gst-glue gst-lavaedecode unit-audio-features unit-io unit-avatar-generator unit-fp8
-                           gst-pipelines gst-launch unit-dit-pipeline unit-memory-plan gst-dit-devices) ;;
+                           gst-pipelines gst-launch unit-dit-pipeline unit-dit-pipeline-nccl unit-memory-plan
+                           gst-dit-devices) ;;
   -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}"; exit 0 ;;
 esac
 suites=("$@")
