@@ -99,8 +99,6 @@ std::shared_ptr<c10::Event> NcclLink::transfer(const std::vector<at::Tensor*>& s
         received[i] = at::empty_strided(sent[i].sizes(), sent[i].strides(), sent[i].options().device(dst_));
   }
 
-  // Both halves in one group, from this thread (one thread, two devices: NCCL's group
-  // semantics), each on its own device's stream. A failed call still closes the group.
   // The receive waits for the work before the send: queued at once, its kernel would spin on the
   // destination GPU, holding some of its cores, for as long as the producer's step still runs.
   {
@@ -108,6 +106,8 @@ std::shared_ptr<c10::Event> NcclLink::transfer(const std::vector<at::Tensor*>& s
     sendable.record(sending);
     sendable.block(receiving);
   }
+  // Both halves in one group, from this thread (one thread, two devices: NCCL's group
+  // semantics), each on its own device's stream. A failed call still closes the group.
   const c10::cuda::CUDAGuard keep_current(src_.index());  // NCCL may switch devices in the group
   ncclResult_t first_error = ncclGroupStart();
   if (first_error == ncclSuccess) {
