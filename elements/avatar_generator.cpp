@@ -10,13 +10,14 @@
 
 namespace la::elements {
 
-AvatarGenerator::AvatarGenerator(GeneratorModels models, video::Size output, session::SessionOptions options)
+AvatarGenerator::AvatarGenerator(GeneratorModels models, video::Size output, session::SessionOptions options,
+                                 parallel::GpuHandover handover)
     : models_(std::move(models)), output_(output) {
   if (output.height % 16 || output.width % 16)
     throw std::invalid_argument("output size must be a multiple of 16 (VAE stride 8 x DiT patch 2)");
   if (models_.dit_parts.size() > 1)
     pipeline_ = std::make_unique<parallel::DitPipeline>(models_.dit_parts, models_.dit_stages, output.height / 8,
-                                                        output.width / 8, options);
+                                                        output.width / 8, options, handover);
   else
     session_ = std::make_unique<session::GenerationSession>(models_.dit, output.height / 8, output.width / 8, options);
 }

@@ -52,7 +52,9 @@ struct GeneratorModels {
 class AvatarGenerator {
  public:
   // `output` in pixels, multiples of 16. Throws std::invalid_argument.
-  AvatarGenerator(GeneratorModels models, video::Size output, session::SessionOptions options);
+  // `handover`: how DiT stages on different GPUs pass tensors (several devices only).
+  AvatarGenerator(GeneratorModels models, video::Size output, session::SessionOptions options,
+                  parallel::GpuHandover handover = parallel::GpuHandover::kNccl);
 
   void set_prompt(const std::string& prompt);
   // rgb [h, w, 3] uint8, any size: resized and cropped to the output size.

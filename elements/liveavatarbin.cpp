@@ -56,6 +56,7 @@ const std::vector<Proxy>& proxies() {
       {"skip-late", {"gen"}, "skip-late"},
       {"dit-devices", {"gen"}, "dit-devices"},
       {"dit-split", {"gen"}, "dit-split"},
+      {"dit-handover", {"gen"}, "dit-handover"},
       {"cuda-device-id", {"gen", "features", "decode"}, "cuda-device-id"},
       {"mode", {"features"}, "mode"},
       {"context", {"features"}, "context"},

@@ -71,6 +71,7 @@ enum {
   PROP_SKIP_LATE,
   PROP_DIT_DEVICES,
   PROP_DIT_SPLIT,
+  PROP_DIT_HANDOVER,
 };
 
 struct Settings {
@@ -83,6 +84,7 @@ struct Settings {
   bool skip_late = true;
   std::string dit_devices;  // "" = cuda-device-id alone
   la::parallel::DitSplit dit_split = la::parallel::DitSplit::kAuto;
+  la::parallel::GpuHandover dit_handover = la::parallel::GpuHandover::kNccl;
 };
 
 // A block submitted to a multi-device generator and not yet pushed.
@@ -432,11 +434,17 @@ bool start(GstLaGen* self) {
   const la::gst::StageScope on_stage(st->stage);  // the encodings run on the stage's stream, as the blocks
   try {
     st->generator = std::make_unique<la::elements::AvatarGenerator>(
-        st->models, la::video::Size{st->height, st->width}, o);
+        st->models, la::video::Size{st->height, st->width}, o, s.dit_handover);
     st->generator->set_prompt(s.prompt);
     st->generator->set_image(st->image_rgb);
   } catch (const std::exception& e) {
-    GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("cannot start generation: %s", e.what()), (nullptr));
+    // NCCL between the DiT's GPUs fails where it cannot set up its transport (a container's
+    // small /dev/shm on GPUs without peer access, say): the way around it is a property away.
+    const bool nccl = std::string(e.what()).find("NCCL") != std::string::npos;
+    GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("cannot start generation: %s", e.what()),
+                      ("%s", nccl ? "dit-handover=copy passes the DiT's tensors between GPUs with CUDA peer copies "
+                                    "instead of NCCL"
+                                  : ""));
     return fail();
   }
   st->blocks_out = 0;
@@ -806,6 +814,7 @@ static void gst_la_gen_set_property(GObject* object, guint id, const GValue* val
     case PROP_SKIP_LATE: s.skip_late = g_value_get_boolean(value); break;
     case PROP_DIT_DEVICES: s.dit_devices = str(); break;
     case PROP_DIT_SPLIT: s.dit_split = static_cast<la::parallel::DitSplit>(g_value_get_enum(value)); break;
+    case PROP_DIT_HANDOVER: s.dit_handover = static_cast<la::parallel::GpuHandover>(g_value_get_enum(value)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
 }
@@ -831,6 +840,7 @@ static void gst_la_gen_get_property(GObject* object, guint id, GValue* value, GP
     case PROP_SKIP_LATE: g_value_set_boolean(value, s.skip_late); break;
     case PROP_DIT_DEVICES: set_str(s.dit_devices); break;
     case PROP_DIT_SPLIT: g_value_set_enum(value, static_cast<gint>(s.dit_split)); break;
+    case PROP_DIT_HANDOVER: g_value_set_enum(value, static_cast<gint>(s.dit_handover)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec); break;
   }
 }
@@ -924,6 +934,13 @@ static void gst_la_gen_class_init(GstLaGenClass* klass) {
                         "denoising steps), layers (each holds a share of the blocks for every step: 1/N of the "
                         "weights and caches), auto (steps when a whole DiT and its caches fit every device)",
                         GST_TYPE_LA_DIT_SPLIT, static_cast<gint>(la::parallel::DitSplit::kAuto), rw));
+  g_object_class_install_property(
+      gobject_class, PROP_DIT_HANDOVER,
+      g_param_spec_enum("dit-handover", "DiT hand-over",
+                        "How the DiT's stages on different GPUs (dit-devices) pass activations and latents: nccl "
+                        "(NCCL send/receive), copy (CUDA peer copies: where NCCL cannot run). Stages on one GPU or "
+                        "the CPU pass them as they are either way. Read at READY->PAUSED",
+                        GST_TYPE_LA_DIT_HANDOVER, static_cast<gint>(la::parallel::GpuHandover::kNccl), rw));
   g_object_class_install_property(
       gobject_class, PROP_FP8,
       g_param_spec_boolean("fp8", "fp8 linears",

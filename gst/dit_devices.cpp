@@ -67,3 +67,18 @@ GType gst_la_dit_split_get_type(void) {
   }
   return type;
 }
+
+GType gst_la_dit_handover_get_type(void) {
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+      {static_cast<gint>(la::parallel::GpuHandover::kNccl), "NCCL send/receive between the GPUs' stages", "nccl"},
+      {static_cast<gint>(la::parallel::GpuHandover::kCopy),
+       "CUDA peer copies (Tensor::to), where NCCL cannot run (e.g. a container's small /dev/shm without GPU P2P)",
+       "copy"},
+      {0, nullptr, nullptr}};
+  if (g_once_init_enter(&type)) {
+    const GType t = g_enum_register_static("GstLaDitHandover", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}

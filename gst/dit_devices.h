@@ -1,5 +1,6 @@
-// liveavatargen's dit-devices and dit-split properties (DESIGN §6): the list
-// of devices one stream's DiT is spread over, and how.
+// liveavatargen's dit-devices, dit-split and dit-handover properties (DESIGN §6):
+// the list of devices one stream's DiT is spread over, how, and how its stages
+// on different GPUs pass their tensors.
 #pragma once
 
 #include <glib-object.h>
@@ -7,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/parallel/dit_pipeline.h"
 #include "engine/parallel/partition.h"
 
 namespace la::gst {
@@ -27,4 +29,7 @@ G_BEGIN_DECLS
 // The GEnum of dit-split: auto, steps, layers (la::parallel::DitSplit values).
 GType gst_la_dit_split_get_type(void);
 #define GST_TYPE_LA_DIT_SPLIT (gst_la_dit_split_get_type())
+// The GEnum of dit-handover: nccl, copy (la::parallel::GpuHandover values).
+GType gst_la_dit_handover_get_type(void);
+#define GST_TYPE_LA_DIT_HANDOVER (gst_la_dit_handover_get_type())
 G_END_DECLS

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "engine/runtime/cuda_runtime_info.h"
 #include "tests/common/tiny_checkpoint.h"
 #include "tests/gst/gst_test_util.h"
 
@@ -193,36 +194,77 @@ TEST(DitDevicesBadInput, LayoutsThatCannotRunFailAtStartSayingWhatWould) {
   expect_contains(small, "of 0.0 GiB");
 }
 
+// liveavatarbin's frames over 4 s of a sine, with `extra` properties (the tiny checkpoint: three
+// blocks, so layers over two devices).
+static Blocks bin_frames(const std::string& extra) {
+  const auto dir = test::tiny_checkpoint_dir();
+  const std::string line =
+      "audiotestsrc wave=sine freq=220 num-buffers=40 samplesperbuffer=1600 ! liveavatarbin checkpoint-dir=" +
+      dir.string() + " lora=" + (dir.parent_path() / "LiveAvatar" / "liveavatar.safetensors").string() +
+      " image=" + face() + " size=64*64 " + extra + " ! appsink name=out sync=false wait-on-eos=false";
+  GstElement* p = test::parse(line);
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  GstBus* bus = gst_element_get_bus(p);
+  GstMessage* m = gst_bus_timed_pop_filtered(bus, 60 * GST_SECOND,
+                                             static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  EXPECT_TRUE(m && GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS) << extra;
+  if (m) gst_message_unref(m);
+  gst_object_unref(bus);
+  Blocks out;
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "out");
+  while (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 0)) {
+    GstBuffer* b = gst_sample_get_buffer(s);
+    out.emplace_back(gst_buffer_get_size(b));
+    gst_buffer_extract(b, 0, out.back().data(), out.back().size());
+    gst_sample_unref(s);
+  }
+  gst_object_unref(sink);
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(p);
+  return out;
+}
+
 TEST(DitDevices, LiveAvatarBinFramesBitIdenticalToOneDevice) {
-  const auto dir = test::tiny_checkpoint_dir();  // three blocks: layers over two devices
-  auto frames = [&](const std::string& extra) {
-    const std::string line =
-        "audiotestsrc wave=sine freq=220 num-buffers=40 samplesperbuffer=1600 ! liveavatarbin checkpoint-dir=" +
-        dir.string() + " lora=" + (dir.parent_path() / "LiveAvatar" / "liveavatar.safetensors").string() +
-        " image=" + face() + " size=64*64 " + extra + " ! appsink name=out sync=false wait-on-eos=false";
-    GstElement* p = test::parse(line);
-    gst_element_set_state(p, GST_STATE_PLAYING);
-    GstBus* bus = gst_element_get_bus(p);
-    GstMessage* m = gst_bus_timed_pop_filtered(bus, 60 * GST_SECOND,
-                                               static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-    EXPECT_TRUE(m && GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS) << extra;
-    if (m) gst_message_unref(m);
-    gst_object_unref(bus);
-    Blocks out;
-    GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "out");
-    while (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 0)) {
-      GstBuffer* b = gst_sample_get_buffer(s);
-      out.emplace_back(gst_buffer_get_size(b));
-      gst_buffer_extract(b, 0, out.back().data(), out.back().size());
-      gst_sample_unref(s);
-    }
-    gst_object_unref(sink);
-    gst_element_set_state(p, GST_STATE_NULL);
-    gst_object_unref(p);
-    return out;
-  };
-  const Blocks want = frames("");
+  const Blocks want = bin_frames("");
   ASSERT_GE(want.size(), 24u);  // 4 s of audio: at least two blocks of 12 frames
-  EXPECT_EQ(frames("dit-devices=cpu,cpu dit-split=layers"), want);
-  EXPECT_EQ(frames("dit-devices=cpu,cpu dit-split=steps"), want);
+  EXPECT_EQ(bin_frames("dit-devices=cpu,cpu dit-split=layers"), want);
+  EXPECT_EQ(bin_frames("dit-devices=cpu,cpu dit-split=steps"), want);
+  // On the CPU the stages pass tensors as they are, whatever dit-handover says.
+  EXPECT_EQ(bin_frames("dit-devices=cpu,cpu dit-split=layers dit-handover=copy"), want);
+}
+
+TEST(DitDevices, HandoverPropertyDefaultsToNcclAndReachesTheGenerator) {
+  GstElement* bin = gst_element_factory_make("liveavatarbin", nullptr);
+  ASSERT_NE(bin, nullptr);
+  auto nick = [](GstElement* e) {
+    gint v = -1;
+    g_object_get(e, "dit-handover", &v, nullptr);
+    GEnumClass* k = G_ENUM_CLASS(g_type_class_ref(g_type_from_name("GstLaDitHandover")));
+    const GEnumValue* ev = g_enum_get_value(k, v);
+    const std::string n = ev ? ev->value_nick : "?";
+    g_type_class_unref(k);
+    return n;
+  };
+  EXPECT_EQ(nick(bin), "nccl");
+  gst_util_set_object_arg(G_OBJECT(bin), "dit-handover", "copy");
+  EXPECT_EQ(nick(bin), "copy");
+  GstElement* gen = gst_bin_get_by_name(GST_BIN(bin), "gen");
+  ASSERT_NE(gen, nullptr);
+  EXPECT_EQ(nick(gen), "copy");
+  gst_object_unref(gen);
+  gst_object_unref(bin);
+}
+
+// Two GPUs: the bin's frames with the DiT over cuda:0 and cuda:1, NCCL and copies, against one
+// GPU (bf16: the same kernels on the same shapes, expected equal). Skipped with fewer GPUs.
+TEST(DitDevices, LiveAvatarBinOnTwoGpusFramesEqualToOne) {
+  if (runtime::query_cuda_runtime().device_count < 2) GTEST_SKIP() << "fewer than two CUDA devices";
+  const Blocks want = bin_frames("cuda-device-id=0");
+  ASSERT_GE(want.size(), 24u);
+  for (const char* handover : {"nccl", "copy"})
+    for (const char* split : {"layers", "steps"})
+      EXPECT_EQ(bin_frames(std::string("cuda-device-id=0 dit-devices=0,1 dit-split=") + split +
+                           " dit-handover=" + handover),
+                want)
+          << split << ", " << handover;
 }
