@@ -74,6 +74,16 @@ for s in layers steps; do
   step pipeline 30 "pipeline cuda:0,cuda:0 $s, NCCL" "$build/tools/la-bench-dit" --devices cuda:0,cuda:0 --split "$s" \
     --scale tiny --blocks 8 --handover nccl-everywhere
 done
+# Two GPUs or more (never lent so far): the hand-overs between them, NCCL against peer copies.
+gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+if ((gpus >= 2)); then
+  for s in layers steps; do
+    for h in nccl copy; do
+      step pipeline 30 "pipeline cuda:0,cuda:1 $s, $h" "$build/tools/la-bench-dit" --devices cuda:0,cuda:1 --split "$s" \
+        --scale tiny --blocks 8 --handover "$h"
+    done
+  done
+fi
 step pipeline 45 "pipeline cuda:0,cuda:0 layers, 14B" "$build/tools/la-bench-dit" --devices cuda:0,cuda:0 --split layers \
   --scale full --width 720 --height 400 --blocks 6
 step vae 60 "VAE full bf16" "$build/tools/la-bench-vae" --scale full --device cuda:0 --width 720 --height 400 --blocks 4
