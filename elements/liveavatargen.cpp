@@ -442,8 +442,8 @@ bool start(GstLaGen* self) {
     // small /dev/shm on GPUs without peer access, say): the way around it is a property away.
     const bool nccl = std::string(e.what()).find("NCCL") != std::string::npos;
     GST_ELEMENT_ERROR(self, LIBRARY, INIT, ("cannot start generation: %s", e.what()),
-                      ("%s", nccl ? "dit-handover=copy passes the DiT's tensors between GPUs with CUDA peer copies "
-                                    "instead of NCCL"
+                      ("%s", nccl ? "dit-handover=copy passes the DiT's tensors between GPUs with device-to-device "
+                                    "copies instead of NCCL"
                                   : ""));
     return fail();
   }
@@ -938,8 +938,9 @@ static void gst_la_gen_class_init(GstLaGenClass* klass) {
       gobject_class, PROP_DIT_HANDOVER,
       g_param_spec_enum("dit-handover", "DiT hand-over",
                         "How the DiT's stages on different GPUs (dit-devices) pass activations and latents: nccl "
-                        "(NCCL send/receive), copy (CUDA peer copies: where NCCL cannot run). Stages on one GPU or "
-                        "the CPU pass them as they are either way. Read at READY->PAUSED",
+                        "(NCCL send/receive), copy (device-to-device copies, through the host without GPU peer "
+                        "access: where NCCL cannot run). Stages on one GPU or the CPU pass them as they are either "
+                        "way. Read at READY->PAUSED",
                         GST_TYPE_LA_DIT_HANDOVER, static_cast<gint>(la::parallel::GpuHandover::kNccl), rw));
   g_object_class_install_property(
       gobject_class, PROP_FP8,

@@ -73,7 +73,7 @@ GType gst_la_dit_handover_get_type(void) {
   static const GEnumValue values[] = {
       {static_cast<gint>(la::parallel::GpuHandover::kNccl), "NCCL send/receive between the GPUs' stages", "nccl"},
       {static_cast<gint>(la::parallel::GpuHandover::kCopy),
-       "CUDA peer copies (Tensor::to), where NCCL cannot run (e.g. a container's small /dev/shm without GPU P2P)",
+       "device-to-device copies (Tensor::to; through the host without GPU peer access), where NCCL cannot run",
        "copy"},
       {0, nullptr, nullptr}};
   if (g_once_init_enter(&type)) {

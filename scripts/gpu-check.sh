@@ -13,7 +13,9 @@
 #                                       frame-pool fallback, offload's memory) and the GPU pipeline test
 #   scripts/gpu-check.sh devices        build, then issue 12's checks: two DiT stages on GPU 0 against one
 #                                       (unit-dit-pipeline: TwoStagesOnOneGpuMatchOneStage prints the
-#                                       difference), the planner's and the element's multi-device tests
+#                                       difference), the same over NCCL (unit-dit-pipeline-nccl), the
+#                                       planner's and the element's multi-device tests (two-GPU ones skip
+#                                       with one GPU)
 #   scripts/gpu-check.sh gpu-cases      build, then streams' and devices' tests together
 #   scripts/gpu-session.sh              gpu-cases, then scripts/gpu-figures.sh, inside one 600 s run
 #
@@ -52,12 +54,14 @@ case "${1:-}" in
   #   gst-launch: the elements and liveavatarbin on cuda:0 in a gst-launch-1.0 process of their own
   streams) shift; tests=(gst-glue gst-lavaedecode unit-audio-features unit-io unit-avatar-generator unit-fp8
                          gst-pipelines gst-launch) ;;
-  # Issue 12 (several devices per stream); multi-GPU NCCL needs a machine with several GPUs.
-  devices) shift; tests=(unit-dit-pipeline unit-dit-pipeline-nccl unit-memory-plan gst-dit-devices) ;;
+  # Issue 12 (several devices per stream): unit-dit-pipeline-nccl runs the NCCL hand-overs on one
+  # GPU (DitPipelineNccl.HandOversOnOneGpuMatchOneStage); the *TwoGpus* cases need two GPUs.
+  devices) shift; tests=(unit-dit-pipeline unit-dit-pipeline-nccl unit-memory-plan gst-dit-devices
+                         gst-dit-devices-two-gpus) ;;
   # Both lists: every test program with GPU cases.
   gpu-cases) shift; tests=(gst-glue gst-lavaedecode unit-audio-features unit-io unit-avatar-generator unit-fp8
                            gst-pipelines gst-launch unit-dit-pipeline unit-dit-pipeline-nccl unit-memory-plan
-                           gst-dit-devices) ;;
+                           gst-dit-devices gst-dit-devices-two-gpus) ;;
   -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}"; exit 0 ;;
 esac
 suites=("$@")

@@ -35,7 +35,10 @@ budget="${LA_FIGURES_S:-240}"
 out="${OUT:-/tmp}"
 start=$SECONDS
 mkdir -p "$out"
-[[ -x $build/tools/la-bench-dit ]] || { echo "gpu-figures: $build/tools/la-bench-dit missing: run scripts/gpu-check.sh build first" >&2; exit 1; }
+if [[ ! -x $build/tools/la-bench-dit ]]; then
+  echo "gpu-figures: $build/tools/la-bench-dit missing: run scripts/gpu-check.sh build first" >&2
+  exit 1
+fi
 # shellcheck disable=SC1091
 set +u; . "$root/.gpu/env.sh"; set -u
 export GST_PLUGIN_PATH="$build/elements" GST_REGISTRY=/tmp/la-figures-registry.bin
@@ -71,16 +74,17 @@ done
 # The NCCL hand-over path on one GPU (a one-rank communicator sending to itself), against the
 # direct hand-overs just above.
 for s in layers steps; do
-  step pipeline 30 "pipeline cuda:0,cuda:0 $s, NCCL" "$build/tools/la-bench-dit" --devices cuda:0,cuda:0 --split "$s" \
-    --scale tiny --blocks 8 --handover nccl-everywhere
+  step pipeline 30 "pipeline cuda:0,cuda:0 $s, NCCL" "$build/tools/la-bench-dit" --devices cuda:0,cuda:0 \
+    --split "$s" --scale tiny --blocks 8 --handover nccl-everywhere
 done
-# Two GPUs or more (never lent so far): the hand-overs between them, NCCL against peer copies.
-gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+# Two GPUs or more (never lent so far): the hand-overs between them, NCCL against copies. The
+# count is PyTorch's, which heeds CUDA_VISIBLE_DEVICES.
+gpus=$(python3 -c 'import torch; print(torch.cuda.device_count())' 2>/dev/null || echo 0)
 if ((gpus >= 2)); then
   for s in layers steps; do
     for h in nccl copy; do
-      step pipeline 30 "pipeline cuda:0,cuda:1 $s, $h" "$build/tools/la-bench-dit" --devices cuda:0,cuda:1 --split "$s" \
-        --scale tiny --blocks 8 --handover "$h"
+      step pipeline 30 "pipeline cuda:0,cuda:1 $s, $h" "$build/tools/la-bench-dit" --devices cuda:0,cuda:1 \
+        --split "$s" --scale tiny --blocks 8 --handover "$h"
     done
   done
 fi
@@ -92,6 +96,7 @@ mini="$root/models/miniature"
 step stages 60 "stages (miniature, cuda-device-id=0)" "$build/tools/la-bench-stages" --checkpoint-dir "$mini/Wan2.2-S2V-14B" \
   --lora "$mini/LiveAvatar/liveavatar.safetensors" --image "$mini/face.png" --size '128*128' --blocks 24 --cuda-device-id 0
 t0=$(date +%s.%N)
+[[ $groups == *" demo "* ]] && rm -f "$out/gpu-figures-avatar.mp4"  # none left from an earlier run
 demo_line=(filesrc location="$root/.gpu/demo/speech.wav" ! wavparse ! liveavatarbin
   checkpoint-dir="$mini/Wan2.2-S2V-14B" lora="$mini/LiveAvatar/liveavatar.safetensors" image="$mini/face.png"
   size='128*128' prompt="A person talking to the camera" cuda-device-id=0 !)
@@ -101,12 +106,14 @@ demo_rc=$step_rc
 # A crash of gst-launch-1.0 (seen 2026-11-29: SIGSEGV, a call through a null function pointer in
 # the main thread, no stack for a debugger): again with tools/diagnostics/segv_report.c preloaded,
 # which names the caller from the return address on the stack, says which library unwinds C++
-# exceptions, and names every exception thrown before the crash (type, throwing library); then with libgcc_s preloaded, which takes exception unwinding from GStreamer's
-# libunwind (a known source of such crashes when a process gets libunwind before libgcc_s).
+# exceptions, and names every exception thrown before the crash (type, throwing library); then
+# with libgcc_s preloaded, which takes exception unwinding from GStreamer's libunwind (a known
+# source of such crashes when a process gets libunwind before libgcc_s).
 if [[ $demo_rc =~ ^[0-9]+$ ]] && ((demo_rc > 128 && demo_rc != 137)); then
   if cc -shared -fPIC -o /tmp/segv_report.so "$root/tools/diagnostics/segv_report.c" -ldl; then
-    GST_DEBUG="${GST_DEBUG:-lastage:5,liveavatargen:5,lavaedecode:5,laaudiofeat:5,liveavatarbin:5}" LD_PRELOAD=/tmp/segv_report.so \
-      step demo 60 "demo crash: caller" gst-launch-1.0 --no-fault "${demo_line[@]}" fakesink
+    GST_DEBUG="${GST_DEBUG:-lastage:5,liveavatargen:5,lavaedecode:5,laaudiofeat:5,liveavatarbin:5}" \
+      LD_PRELOAD=/tmp/segv_report.so step demo 60 "demo crash: caller" gst-launch-1.0 --no-fault "${demo_line[@]}" \
+      fakesink
   fi
   libgcc=$(ldconfig -p 2>/dev/null | awk '/libgcc_s.so.1 .*x86-64/ {print $NF; exit}')
   [[ -n $libgcc ]] && LD_PRELOAD=$libgcc step demo 60 "demo with libgcc_s preloaded" \
@@ -115,7 +122,8 @@ if [[ $demo_rc =~ ^[0-9]+$ ]] && ((demo_rc > 128 && demo_rc != 137)); then
   # (torch/__init__.py, _load_global_deps); GStreamer loads our plugin, and LibTorch with it,
   # RTLD_LOCAL, while the test programs link LibTorch into the global scope. Preloaded here, the
   # gst-launch process gets Python's arrangement.
-  deps=$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_global_deps.so"))' 2>/dev/null)
+  deps=$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib",
+                                                          "libtorch_global_deps.so"))' 2>/dev/null)
   [[ -f $deps ]] && LD_PRELOAD=$deps step demo 60 "demo with libtorch_global_deps preloaded" \
     gst-launch-1.0 --no-fault "${demo_line[@]}" fakesink
   # The converse: the same bin in-process (la-bench-stages, which passes) with libunwind preloaded,
@@ -124,10 +132,11 @@ if [[ $demo_rc =~ ^[0-9]+$ ]] && ((demo_rc > 128 && demo_rc != 137)); then
   unwind=$(ldconfig -p 2>/dev/null | awk '/libunwind.so.8 .*x86-64/ {print $NF; exit}')
   [[ -n $unwind ]] || unwind="$root/.gpu/gst/lib-system-has/libunwind.so.8"
   [[ -f $unwind ]] && LD_PRELOAD=$unwind step demo 60 "stages with libunwind preloaded (in-process)" \
-    "$build/tools/la-bench-stages" --checkpoint-dir "$mini/Wan2.2-S2V-14B" --lora "$mini/LiveAvatar/liveavatar.safetensors" \
+    "$build/tools/la-bench-stages" --checkpoint-dir "$mini/Wan2.2-S2V-14B" \
+    --lora "$mini/LiveAvatar/liveavatar.safetensors" \
     --image "$mini/face.png" --size '128*128' --blocks 4 --cuda-device-id 0
 fi
-if [[ -s $out/gpu-figures-avatar.mp4 ]]; then
+if [[ $groups == *" demo "* && -s $out/gpu-figures-avatar.mp4 ]]; then
   echo "gpu-figures: demo wall $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s (model load included)"
   step demo 30 "lip sync" "$build/tools/la-lipsync" --video "$out/gpu-figures-avatar.mp4" --audio "$root/.gpu/demo/speech.wav"
 fi

@@ -58,7 +58,7 @@ struct StreamContext;
 // How stages on different GPUs hand activations and latents over (stages on the CPU, or on one
 // GPU, pass them as they are).
 enum class GpuHandover {
-  kNccl,            // NCCL send/receive, a communicator per pair of devices (the default)
+  kNccl,            // NCCL send/receive, a communicator per pair of stages (the default)
   kCopy,            // Tensor::to on the consumer's thread (a peer copy)
   kNcclEverywhere,  // NCCL between stages on one GPU too (a one-rank communicator sending to
                     // itself): the NCCL path on a machine with one GPU, for tests and benchmarks
@@ -102,7 +102,7 @@ class DitPipeline {
   int64_t blocks_submitted() const { return block_; }
   int64_t stages() const { return static_cast<int64_t>(stages_.size()); }
   // NCCL links made for the layout, one per pair of stages on different GPUs that hand items
-  // over (0 on the CPU, with kCopy, or with every stage on one GPU).
+  // over (0 on the CPU, with kCopy, or with every stage on one GPU unless kNcclEverywhere).
   int64_t nccl_links() const { return static_cast<int64_t>(links_.size()); }
   // Bytes of KV rings, sink caches and prompt K/V held by each stage.
   // (Waits for the stages to finish what is queued.)
@@ -128,7 +128,8 @@ class DitPipeline {
   // Stage threads:
   void finished(int64_t epoch, int64_t block, at::Tensor latents, std::shared_ptr<c10::Event> ready);
   DitStage& head_for_step(int step) const;
-  // The NCCL link from stage `from` to stage `to`, or null where they hand over directly.
+  // The NCCL link from stage `from` to stage `to`, or null where they hand over otherwise (as
+  // they are on one device, with Tensor::to between GPUs with kCopy).
   NcclLink* link(int from, int to) const;
   void make_links(GpuHandover handover);
   void failed(std::exception_ptr error);                            // stage threads

@@ -176,10 +176,12 @@ void DitStage::run_step(StepItem& item) {
   if (k + 1 < static_cast<int>(pipeline_.schedule_.timesteps.size())) {
     DitStage& to = pipeline_.head_for_step(k + 1);
     StepItem next{item.work, k + 1, x, false, {}, {}, nullptr};
-    // Over NCCL to a GPU other than the conditioning's (the steps split), the block's
-    // conditioning goes with the latents, rather than being copied from step 0's GPU there;
-    // unless this stage's copy lacks the pose tokens (it ends a chain: only stems read them).
-    if (pipeline_.link(index_, to.index()) && to.part().device() != work.condition.audio_global.device() &&
+    // To a stage other than step 0's (the steps split), this stage's copy of the block's
+    // conditioning goes with the latents, over NCCL or on this device, rather than the next stage
+    // copying it from step 0's GPU; unless the copy lacks the pose tokens (it ends a chain: only
+    // stems read them). Between GPUs without a link (kCopy) the next stage copies it itself.
+    const bool same_device = to.part().device() == device;
+    if (to.index() != pipeline_.head_for_step(0).index() && (same_device || pipeline_.link(index_, to.index())) &&
         condition.pose.defined() == work.condition.pose.defined())
       next.condition = condition;
     next.ready = hand_over(next, to);

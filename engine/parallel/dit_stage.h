@@ -52,7 +52,7 @@ struct StepItem {
   at::Tensor x;
   bool mid_chain = false;
   models::StepActivations activations;
-  models::BlockConditioning condition;  // on the consumer's device after an NCCL hand-over
+  models::BlockConditioning condition;  // on the producer's device, or the consumer's after NCCL
   std::shared_ptr<c10::Event> ready;
 };
 

@@ -24,8 +24,14 @@
 // machine with one GPU (GpuHandover::kNcclEverywhere, for tests).
 //
 // Tensors keep their dtype and strides (dense ones travel as their bytes; others are made
-// contiguous first, as Tensor::to does); undefined ones stay undefined. Thread-safe: stages
-// that share a link take turns.
+// contiguous first, as Tensor::to does); undefined ones stay undefined. Thread-safe (the DiT
+// pipeline's links have one producer each).
+//
+// Not run yet on two GPUs. NCCL's documentation warns that communicators used concurrently can
+// deadlock when their kernels cannot all run at once, and the layers split's ring runs two
+// (a -> b, b -> a); each transfer here has both halves queued together and the receive waits
+// only for the producer's work, but only a machine with several GPUs can show it holds
+// (dit-handover=copy avoids NCCL).
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -28,17 +28,18 @@ struct Launch {
 };
 
 // gst-launch-1.0 (LA_GST_LAUNCH, set by the build) with `description`, under `timeout`, with
-// --no-fault so that a crash ends the process instead of waiting for a debugger. `as_a_shell`:
-// without the suite's OMP_NUM_THREADS=1, i.e. with OpenMP's own thread pool, as the demo's line
-// ran when it crashed (the CPU case keeps one thread: CI runs test programs side by side).
-Launch gst_launch(const std::string& description, bool as_a_shell = false, int limit_s = 240) {
+// --no-fault so that a crash ends the process instead of waiting for a debugger.
+// `with_openmp_threads`: without the suite's OMP_NUM_THREADS=1, i.e. with OpenMP's own thread
+// pool, as the demo's line ran when it crashed (the CPU case keeps one thread: CI runs test
+// programs side by side).
+Launch gst_launch(const std::string& description, bool with_openmp_threads = false, int limit_s = 240) {
   const char* tool = std::getenv("LA_GST_LAUNCH");
   Launch r;
   if (!tool) {
     r.output = "LA_GST_LAUNCH is not set (the build sets it)";
     return r;
   }
-  const std::string command = std::string(as_a_shell ? "env -u OMP_NUM_THREADS " : "") + "timeout -k 10 " +
+  const std::string command = std::string(with_openmp_threads ? "env -u OMP_NUM_THREADS " : "") + "timeout -k 10 " +
                               std::to_string(limit_s) + " " + tool + " --no-fault " + description + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) {
@@ -87,8 +88,8 @@ std::string generator_and_decoder(const std::string& device) {
          device + " ! queue ! lavaedecode checkpoint-dir=" + dir + " " + device;
 }
 
-void expect_runs_to_eos(const std::string& description, bool as_a_shell = false) {
-  const Launch r = gst_launch(description, as_a_shell);
+void expect_runs_to_eos(const std::string& description, bool with_openmp_threads = false) {
+  const Launch r = gst_launch(description, with_openmp_threads);
   EXPECT_EQ(r.exit_code, 0) << "gst-launch-1.0 " << description << "\n" << tail(r.output);
   EXPECT_NE(r.output.find("Got EOS from element"), std::string::npos) << tail(r.output);
 }

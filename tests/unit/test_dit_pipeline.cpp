@@ -369,7 +369,7 @@ TEST(DitPipelineNccl, HandOversOnOneGpuMatchOneStage) {
 }
 
 // Several GPUs: stages on different devices hand over through NCCL (one link per pair of
-// devices used), against one stage on the first GPU; and with Tensor::to (kCopy). Skipped with
+// stages on different GPUs), against one stage on the first GPU; and with Tensor::to (kCopy). Skipped with
 // fewer than two GPUs.
 TEST(DitPipelineNccl, StagesOnTwoGpusMatchOneStage) {
   if (runtime::query_cuda_runtime().device_count < 2) GTEST_SKIP() << "fewer than two CUDA devices";

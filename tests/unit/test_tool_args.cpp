@@ -58,6 +58,9 @@ TEST(ToolArgs, RefusesWhatIsNotANumber) {
   EXPECT_EQ(refusal("1.5", [](la::tools::Args& a) { a.int64_value(); }), "--n needs an integer, got '1.5'");
   EXPECT_EQ(refusal("-1", [](la::tools::Args& a) { a.uint64_value(); }), "--n needs an integer >= 0, got '-1'");
   EXPECT_EQ(refusal("abc", [](la::tools::Args& a) { a.double_value(); }), "--n needs a number, got 'abc'");
+  EXPECT_EQ(refusal("nan", [](la::tools::Args& a) { a.double_value(); }), "--n needs a number, got 'nan'");
+  EXPECT_EQ(refusal("inf", [](la::tools::Args& a) { a.double_value(); }), "--n needs a number, got 'inf'");
+  EXPECT_EQ(refusal(" 12", as_int), "--n needs an integer, got ' 12'");
   Argv missing({"tool", "--n"});
   la::tools::Args args(missing.argc(), missing.argv());
   ASSERT_TRUE(args.next());

@@ -2,6 +2,8 @@
 // so each tool prints its usage.
 #pragma once
 
+#include <cctype>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <stdexcept>
@@ -26,7 +28,7 @@ class Args {
     return argv_[++i_];
   }
   // The value following the current flag as a number; std::invalid_argument unless the whole
-  // value is one ("12x", "" and out-of-range values are refused).
+  // value is one ("12x", "", " 12", out-of-range values, and for doubles nan and inf are refused).
   int int_value() { return number<int>("an integer"); }
   int64_t int64_value() { return number<int64_t>("an integer"); }
   uint64_t uint64_value() { return number<uint64_t>("an integer >= 0"); }
@@ -37,6 +39,8 @@ class Args {
   template <typename T>
   T number(const char* what) {
     const std::string v = value();
+    if (v.empty() || std::isspace(static_cast<unsigned char>(v[0])))
+      throw std::invalid_argument(flag_ + " needs " + what + ", got '" + v + "'");
     try {
       size_t used = 0;
       T n{};
@@ -44,6 +48,9 @@ class Args {
       else if constexpr (std::is_same_v<T, int64_t>) n = std::stoll(v, &used);
       else if constexpr (std::is_same_v<T, uint64_t>) n = v.find('-') == std::string::npos ? std::stoull(v, &used) : 0;
       else n = std::stod(v, &used);
+      if constexpr (std::is_floating_point_v<T>) {
+        if (!std::isfinite(n)) used = 0;
+      }
       if (used == v.size()) return n;
     } catch (const std::exception&) {
     }

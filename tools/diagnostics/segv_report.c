@@ -46,14 +46,16 @@ static void on_segv(int sig, siginfo_t* si, void* context) {
   _exit(128 + sig);
 }
 
-/* At most this many throws are named: a process that throws in a loop stays readable. */
-enum { kThrowsNamed = 64 };
-static int throws_named;
+/* At most this many calls of each are named: a process that throws in a loop stays readable. A
+ * throw through a shared libstdc++ shows twice, as __cxa_throw #n and then _Unwind_RaiseException
+ * #m from libstdc++; a static libstdc++ (cuBLAS, cuBLASLt, CUPTI) shows as the second only. */
+enum { kCallsNamed = 64 };
+static int cxa_throws, raises;
 
 /* The first definition after this library in the global lookup order (what the process would
  * use), else `library`'s, already loaded: GStreamer loads a plugin's libstdc++ outside the global
  * scope, where RTLD_NEXT does not look. */
-static void* next(const char* symbol, const char* library) {
+static void* real_symbol(const char* symbol, const char* library) {
   void* f = dlsym(RTLD_NEXT, symbol);
   if (!f) {
     void* handle = dlopen(library, RTLD_LAZY | RTLD_NOLOAD);
@@ -69,12 +71,12 @@ static void* next(const char* symbol, const char* library) {
 typedef void (*cxa_throw_fn)(void*, void*, void (*)(void*));
 void __cxa_throw(void* object, void* type, void (*destroy)(void*)) {
   static cxa_throw_fn real;
-  if (!real) real = (cxa_throw_fn)next("__cxa_throw", "libstdc++.so.6");
-  if (throws_named < kThrowsNamed) {
+  if (!real) real = (cxa_throw_fn)real_symbol("__cxa_throw", "libstdc++.so.6");
+  if (cxa_throws < kCallsNamed) {
     /* std::type_info: a vtable pointer, then the mangled name. */
     const char* mangled = type ? ((const char* const*)type)[1] : "?";
     char what[160];
-    snprintf(what, sizeof what, "__cxa_throw #%d of %s, from", ++throws_named, mangled ? mangled : "?");
+    snprintf(what, sizeof what, "__cxa_throw #%d of %s, from", ++cxa_throws, mangled ? mangled : "?");
     name(what, __builtin_return_address(0));
   }
   real(object, type, destroy);
@@ -84,10 +86,10 @@ void __cxa_throw(void* object, void* type, void (*destroy)(void*)) {
 typedef int (*raise_fn)(void*);
 int _Unwind_RaiseException(void* exception) {
   static raise_fn real;
-  if (!real) real = (raise_fn)next("_Unwind_RaiseException", "libgcc_s.so.1");
-  if (throws_named < kThrowsNamed) {
+  if (!real) real = (raise_fn)real_symbol("_Unwind_RaiseException", "libgcc_s.so.1");
+  if (raises < kCallsNamed) {
     char what[64];
-    snprintf(what, sizeof what, "_Unwind_RaiseException #%d, from", ++throws_named);
+    snprintf(what, sizeof what, "_Unwind_RaiseException #%d, from", ++raises);
     name(what, __builtin_return_address(0));
   }
   const int code = real(exception);
