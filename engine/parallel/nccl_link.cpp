@@ -10,6 +10,7 @@
 #include <string>
 
 #include "engine/parallel/stage_stream.h"
+#include "engine/runtime/cuda_runtime_info.h"
 
 namespace la::parallel {
 
@@ -48,6 +49,10 @@ NcclLink::NcclLink(at::Device src, at::Device dst) : src_(src), dst_(dst), nccl_
   if (!src.is_cuda() || !dst.is_cuda() || !src.has_index() || !dst.has_index())
     throw std::invalid_argument("an NCCL hand-over joins two CUDA devices given by index, not " +
                                 link_name(src, dst));
+  const int present = runtime::query_cuda_runtime().device_count;
+  if (src.index() >= present || dst.index() >= present)
+    throw std::invalid_argument("the hand-over " + link_name(src, dst) + " names a CUDA device this machine does " +
+                                "not have (" + std::to_string(present) + " here)");
   const int devices[2] = {src.index(), dst.index()};
   nccl_->ranks = src == dst ? 1 : 2;
   {

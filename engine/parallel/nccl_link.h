@@ -46,8 +46,8 @@ namespace la::parallel {
 
 class NcclLink {
  public:
-  // Both CUDA devices; throws std::invalid_argument otherwise, std::runtime_error with NCCL's
-  // words when the communicator cannot be made.
+  // Both CUDA devices of this machine; throws std::invalid_argument otherwise,
+  // std::runtime_error with NCCL's words when the communicator cannot be made.
   NcclLink(at::Device src, at::Device dst);
   ~NcclLink();
   NcclLink(const NcclLink&) = delete;

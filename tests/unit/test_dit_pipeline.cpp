@@ -324,6 +324,10 @@ TEST(DitPipelineNccl, LinkJoinsTwoCudaDevicesGivenByIndex) {
             "an NCCL hand-over joins two CUDA devices given by index, not cpu -> cuda:0");
   EXPECT_EQ(refused(at::Device(at::kCUDA), at::Device(at::kCUDA, 1)),
             "an NCCL hand-over joins two CUDA devices given by index, not cuda -> cuda:1");
+  const int present = runtime::query_cuda_runtime().device_count;
+  EXPECT_EQ(refused(at::Device(at::kCUDA, 0), at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(present))),
+            "the hand-over cuda:0 -> cuda:" + std::to_string(present) +
+                " names a CUDA device this machine does not have (" + std::to_string(present) + " here)");
 }
 
 // On a GPU (bf16, dit-devices=0,0): two stages on one device, each on its own
