@@ -523,9 +523,25 @@ bool set_sink_caps(GstLaGen* self, GstCaps* caps) {
   return ok;
 }
 
-// After each block: a LATENCY message when the measured processing time grew
-// (live sinks re-configure), and once per stream a warning when a live
-// pipeline runs slower than real time.
+// Once per stream, in a live pipeline: a warning when generation runs slower than real time (three
+// slow blocks in a row, or any slowness once blocks are being skipped).
+void warn_if_slow(GstLaGen* self) {
+  State* st = self->st;
+  if (!st->latency.live()) return;
+  int steps;
+  {
+    std::lock_guard<std::mutex> g(st->lock);
+    steps = st->settings.steps;
+  }
+  const std::string doing = "generation (" + std::to_string(st->width) + "x" + std::to_string(st->height) + ", " +
+                            std::to_string(steps) + " steps on " + st->device.str() + ")";
+  st->latency.warn_if_behind(GST_ELEMENT(self), doing.c_str(),
+                             "a smaller size, fewer steps, fp8, or a (faster) GPU with cuda-device-id",
+                             st->late.skipped() > 0);
+}
+
+// After each generated block: a LATENCY message when the measured processing time grew (live
+// sinks re-configure), and the slowness warning.
 void note_block_time(GstLaGen* self, double seconds, GstClockTime duration) {
   State* st = self->st;
   if (st->latency.record(seconds, duration)) {
@@ -533,18 +549,7 @@ void note_block_time(GstLaGen* self, double seconds, GstClockTime duration) {
                     GST_TIME_ARGS(st->latency.latency()));
     gst_element_post_message(GST_ELEMENT(self), gst_message_new_latency(GST_OBJECT(self)));
   }
-  if (st->latency.live()) {
-    int steps;
-    {
-      std::lock_guard<std::mutex> g(st->lock);
-      steps = st->settings.steps;
-    }
-    const std::string doing = "generation (" + std::to_string(st->width) + "x" + std::to_string(st->height) + ", " +
-                              std::to_string(steps) + " steps on " + st->device.str() + ")";
-    st->latency.warn_if_behind(GST_ELEMENT(self), doing.c_str(),
-                               "a smaller size, fewer steps, fp8, or a (faster) GPU with cuda-device-id",
-                               st->late.skipped() > 0);
-  }
+  warn_if_slow(self);
 }
 
 // The progress message after each block, generated (`seconds` of work) or
@@ -587,6 +592,9 @@ bool skip_late_block(GstLaGen* self, GstBuffer* buffer) {
                          "blocks show the last frame (skip-late=false generates every block and lets the video fall "
                          "behind instead)",
                          GST_TIME_ARGS(pts), static_cast<double>(st->late.last_lateness()) / GST_SECOND));
+  // Here too, not only after generated blocks: when the blocks generated before the skipping
+  // were all the stream had, no block after it would say why the video shows fewer blocks.
+  warn_if_slow(self);
   drain(self);  // the blocks before it go first
   post_block_progress(self, pts, 0);
   gst_pad_push_event(self->srcpad, gst_event_new_gap(pts, duration));
