@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <gst/app/gstappsink.h>
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -20,6 +22,20 @@
 #include "tests/common/tiny_checkpoint.h"
 
 namespace la::test {
+
+// Every sample the appsink `sink_name` of `pipeline` still holds (after EOS), as bytes.
+inline std::vector<std::vector<uint8_t>> appsink_bytes(GstElement* pipeline, const char* sink_name) {
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline), sink_name);
+  std::vector<std::vector<uint8_t>> out;
+  while (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 0)) {
+    GstBuffer* b = gst_sample_get_buffer(s);
+    out.emplace_back(gst_buffer_get_size(b));
+    gst_buffer_extract(b, 0, out.back().data(), out.back().size());
+    gst_sample_unref(s);
+  }
+  gst_object_unref(sink);
+  return out;
+}
 
 inline void ensure_gst() {
   static const bool done = [] {

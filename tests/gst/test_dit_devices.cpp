@@ -210,15 +210,7 @@ static Blocks bin_frames(const std::string& extra) {
   EXPECT_TRUE(m && GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS) << extra;
   if (m) gst_message_unref(m);
   gst_object_unref(bus);
-  Blocks out;
-  GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "out");
-  while (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 0)) {
-    GstBuffer* b = gst_sample_get_buffer(s);
-    out.emplace_back(gst_buffer_get_size(b));
-    gst_buffer_extract(b, 0, out.back().data(), out.back().size());
-    gst_sample_unref(s);
-  }
-  gst_object_unref(sink);
+  Blocks out = test::appsink_bytes(p, "out");
   gst_element_set_state(p, GST_STATE_NULL);
   gst_object_unref(p);
   return out;

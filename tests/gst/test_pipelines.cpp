@@ -76,19 +76,7 @@ std::string run(GstElement* p, const std::function<void(GstMessage*)>& on_messag
 
 using test::parse;
 
-// Every sample of an appsink after EOS, as bytes.
-std::vector<std::vector<uint8_t>> drain(GstElement* pipeline, const char* sink_name) {
-  GstElement* sink = gst_bin_get_by_name(GST_BIN(pipeline), sink_name);
-  std::vector<std::vector<uint8_t>> out;
-  while (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 0)) {
-    GstBuffer* b = gst_sample_get_buffer(s);
-    out.emplace_back(gst_buffer_get_size(b));
-    gst_buffer_extract(b, 0, out.back().data(), out.back().size());
-    gst_sample_unref(s);
-  }
-  gst_object_unref(sink);
-  return out;
-}
+using test::appsink_bytes;
 
 int64_t peak_rss_kib() {
   std::ifstream in("/proc/self/status");
@@ -207,7 +195,7 @@ TEST(Pipelines, OnlineAndOfflineDecodeGiveIdenticalFrames) {
                           avatar(std::string("online=") + (online ? "true" : "false")) +
                           " ! video/x-raw,format=RGB ! appsink name=out sync=false max-buffers=0 wait-on-eos=false");
     ASSERT_EQ(run(p), "");
-    frames[online] = drain(p, "out");
+    frames[online] = appsink_bytes(p, "out");
     gst_element_set_state(p, GST_STATE_NULL);
     gst_object_unref(p);
   }
@@ -228,7 +216,7 @@ TEST(Pipelines, TensorMemoryBetweenOurElementsGivesTheSameFrames) {
     ASSERT_EQ(run(p), "");
     EXPECT_EQ(pad_feature(p, "gen", "sink"), f);
     EXPECT_EQ(pad_feature(p, "dec", "sink"), f);
-    frames[tensor] = drain(p, "out");
+    frames[tensor] = appsink_bytes(p, "out");
     gst_element_set_state(p, GST_STATE_NULL);
     gst_object_unref(p);
   }
@@ -595,7 +583,9 @@ TEST(Pipelines, SlowLivePipelineSkipsLateBlocksAndStaysOnTime) {
                 "%.2f s\n",
                 c.name, r.wall_s, c.blocks * 0.48, (unsigned long long)r.skipped, c.blocks,
                 (unsigned long long)r.filled, early, late, latency_s, r.slowest_decode_s);
-    if (c.in_decode_times) ASSERT_GT(r.slowest_decode_s, 0.0) << "lavaedecode reported its block times";
+    if (c.in_decode_times) {
+      ASSERT_GT(r.slowest_decode_s, 0.0) << "lavaedecode reported its block times";
+    }
     EXPECT_GE(slow, 1) << "slower than real time here: the warning says so";
     if (c.skip) {
       EXPECT_GE(r.skipped, c.min_skipped);
@@ -659,8 +649,8 @@ TEST(Pipelines, TextToSpeechDrivesTheAvatar) {
                         "t. ! queue ! " + avatar() + " ! appsink name=video sync=false max-buffers=0 wait-on-eos=false");
   ASSERT_EQ(run(p), "");
   size_t samples = 0;
-  for (const auto& b : drain(p, "speech")) samples += b.size() / sizeof(float);
-  const auto frames = drain(p, "video");
+  for (const auto& b : appsink_bytes(p, "speech")) samples += b.size() / sizeof(float);
+  const auto frames = appsink_bytes(p, "video");
   gst_element_set_state(p, GST_STATE_NULL);
   gst_object_unref(p);
   std::printf("[tts] espeak: %.2f s of speech, %zu frames\n", samples / 16000.0, frames.size());

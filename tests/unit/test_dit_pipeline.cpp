@@ -333,8 +333,10 @@ TEST(DitPipelineNccl, LinkJoinsTwoCudaDevicesGivenByIndex) {
 // On a GPU (bf16, dit-devices=0,0): two stages on one device, each on its own
 // stream with events between them, against one stage. The same kernels on
 // the same shapes: expected bit-identical; the difference is printed if not.
-TEST(DitPipeline, TwoStagesOnOneGpuMatchOneStage) {
-  if (runtime::query_cuda_runtime().device_count == 0) GTEST_SKIP() << "no CUDA device";
+// Two stages on cuda:0 (steps x2, layers x2) with `handover` against one stage; `links_for(l)`: the
+// NCCL links the layout must make.
+static void expect_two_stages_on_cuda0_match_one(parallel::GpuHandover handover, const std::string& what,
+                                                 const std::function<int64_t(const Layout&)>& links_for) {
   const at::Device gpu(at::kCUDA, 0);
   session::SessionOptions o;
   o.seed = 5;
@@ -342,12 +344,16 @@ TEST(DitPipeline, TwoStagesOnOneGpuMatchOneStage) {
   const auto want = run_session(script, o, gpu, at::kBFloat16);
   for (const Layout& l : {kLayouts[0], kLayouts[2]}) {
     int64_t links = -1;
-    expect_same_on_gpu(want,
-                       run_pipeline(script, l.split, l.stages, o, gpu, at::kBFloat16, {},
-                                    parallel::GpuHandover::kNccl, &links),
-                       name(l) + " on cuda:0");
-    EXPECT_EQ(links, 0) << "stages on one GPU hand over directly";
+    expect_same_on_gpu(want, run_pipeline(script, l.split, l.stages, o, gpu, at::kBFloat16, {}, handover, &links),
+                       name(l) + " on cuda:0" + what);
+    EXPECT_EQ(links, links_for(l)) << name(l) << what;
   }
+}
+
+TEST(DitPipeline, TwoStagesOnOneGpuMatchOneStage) {
+  if (runtime::query_cuda_runtime().device_count == 0) GTEST_SKIP() << "no CUDA device";
+  // Stages on one GPU hand over directly: no link.
+  expect_two_stages_on_cuda0_match_one(parallel::GpuHandover::kNccl, "", [](const Layout&) { return 0; });
 }
 
 // The same with every hand-over over NCCL (a one-rank communicator that sends to itself): the
@@ -355,21 +361,10 @@ TEST(DitPipeline, TwoStagesOnOneGpuMatchOneStage) {
 // nccl, with a shorter time limit: a hang in NCCL stops that test only.)
 TEST(DitPipelineNccl, HandOversOnOneGpuMatchOneStage) {
   if (runtime::query_cuda_runtime().device_count == 0) GTEST_SKIP() << "no CUDA device";
-  const at::Device gpu(at::kCUDA, 0);
-  session::SessionOptions o;
-  o.seed = 5;
-  const Script script = stream_with_changes_at(2, 10);
-  const auto want = run_session(script, o, gpu, at::kBFloat16);
-  for (const Layout& l : {kLayouts[0], kLayouts[2]}) {
-    int64_t links = -1;
-    expect_same_on_gpu(want,
-                       run_pipeline(script, l.split, l.stages, o, gpu, at::kBFloat16, {},
-                                    parallel::GpuHandover::kNcclEverywhere, &links),
-                       name(l) + " on cuda:0, hand-overs over NCCL");
-    // A link per pair of stages that hand over: steps x2: 0 -> 0 (step 1), 0 -> 1 (step 2),
-    // 1 -> 1 (step 3); layers x2: 0 -> 1 along the chain, 1 -> 0 for the next step.
-    EXPECT_EQ(links, l.split == parallel::DitSplit::kSteps ? 3 : 2);
-  }
+  // A link per pair of stages that hand over: steps x2: 0 -> 0 (step 1), 0 -> 1 (step 2),
+  // 1 -> 1 (step 3); layers x2: 0 -> 1 along the chain, 1 -> 0 for the next step.
+  expect_two_stages_on_cuda0_match_one(parallel::GpuHandover::kNcclEverywhere, ", hand-overs over NCCL",
+                                       [](const Layout& l) { return l.split == parallel::DitSplit::kSteps ? 3 : 2; });
 }
 
 // Several GPUs: stages on different devices hand over through NCCL (one link per pair of
