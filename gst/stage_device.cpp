@@ -3,14 +3,29 @@
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
 
+#include <atomic>
 #include <exception>
 
+#include "gst/cxx_unwinder.h"
 #include "gst/device.h"
 
 GST_DEBUG_CATEGORY_STATIC(la_stage_device_debug);
 #define GST_CAT_DEFAULT la_stage_device_debug
 
 namespace la::gst {
+
+namespace {
+
+// gst/cxx_unwinder.h: the first element of the process that opens a GPU says so when C++
+// exceptions are not unwound by libgcc_s (the CPU path is unaffected, see there).
+void warn_about_the_unwinder_once(GstElement* element) {
+  static std::atomic<bool> warned{false};
+  const std::optional<std::string> hazard = cxx_unwinder_hazard(cxx_unwinder_library());
+  if (!hazard || warned.exchange(true)) return;
+  GST_ELEMENT_WARNING(element, CORE, FAILED, ("%s", hazard->c_str()), (nullptr));
+}
+
+}  // namespace
 
 bool StageDevice::open(GstElement* element, int cuda_device_id) {
   static const bool debug_once = [] {
@@ -31,9 +46,11 @@ bool StageDevice::open(GstElement* element, int cuda_device_id) {
     GST_ELEMENT_ERROR(element, RESOURCE, SETTINGS, ("%s", e.what()), (nullptr));
     return false;
   }
-  if (stream_)
+  if (stream_) {
     GST_INFO_OBJECT(element, "on %s, CUDA stream %p", device_.str().c_str(),
                     static_cast<void*>(c10::cuda::CUDAStream(c10::cuda::CUDAStream::UNCHECKED, *stream_).stream()));
+    warn_about_the_unwinder_once(element);
+  }
   return true;
 }
 

@@ -17,6 +17,7 @@
 #include "engine/runtime/cuda_runtime_info.h"
 #include "gst/cuda_context.h"
 #include "gst/cuda_frame_pool.h"
+#include "gst/cxx_unwinder.h"
 #include "gst/device.h"
 #include "gst/stage_device.h"
 #include "gst/media_types.h"
@@ -370,6 +371,23 @@ TEST(StageDevice, CpuHasNoStreamAndMissingDevicesArePosted) {
 
 // On a GPU each stage runs on its own non-default stream from LibTorch's
 // pool, current only inside its scope (and only on that thread).
+// gst/cxx_unwinder.h. A C++ test program links libstdc++ and libgcc_s before libgstreamer (and
+// its libunwind), so libgcc_s unwinds its exceptions and a GPU stage has nothing to warn about;
+// any other unwinder gets the warning with the preload that replaces it.
+TEST(CxxUnwinder, TestProgramsUseLibgccAndOtherUnwindersAreWarnedAbout) {
+  const std::string unwinder = gst::cxx_unwinder_library();
+  EXPECT_NE(unwinder.find("/libgcc_s.so.1"), std::string::npos) << unwinder;
+  EXPECT_FALSE(gst::cxx_unwinder_hazard(unwinder).has_value());
+  EXPECT_FALSE(gst::cxx_unwinder_hazard("").has_value());
+  EXPECT_EQ(gst::libgcc_s_path(), unwinder);
+
+  const std::optional<std::string> hazard = gst::cxx_unwinder_hazard("/usr/lib/x86_64-linux-gnu/libunwind.so.8");
+  ASSERT_TRUE(hazard.has_value());
+  expect_contains(*hazard, "unwound by /usr/lib/x86_64-linux-gnu/libunwind.so.8");
+  expect_contains(*hazard, "pthread_once");
+  expect_contains(*hazard, "LD_PRELOAD=" + unwinder);
+}
+
 TEST(StageDevice, EachStageHasItsOwnStreamOnTheGpu) {
   if (!has_cuda()) GTEST_SKIP() << "no CUDA device";
   test::ensure_gst();
