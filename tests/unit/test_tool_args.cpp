@@ -30,7 +30,7 @@ std::string refusal(const std::string& value, Read read) {
   EXPECT_TRUE(args.next());
   try {
     read(args);
-  } catch (const std::invalid_argument& e) {
+  } catch (const la::tools::UsageError& e) {
     return e.what();
   }
   return "";
@@ -64,7 +64,7 @@ TEST(ToolArgs, RefusesWhatIsNotANumber) {
   Argv missing({"tool", "--n"});
   la::tools::Args args(missing.argc(), missing.argv());
   ASSERT_TRUE(args.next());
-  EXPECT_THROW(args.int_value(), std::invalid_argument);  // "--n needs a value"
+  EXPECT_THROW(args.int_value(), la::tools::UsageError);  // "--n needs a value"
 }
 
 TEST(ToolArgs, RunToolStatusAndUsage) {
@@ -73,10 +73,13 @@ TEST(ToolArgs, RunToolStatusAndUsage) {
   EXPECT_EQ(la::tools::run_tool("t", usage, [] { return 0; }), 0);
   EXPECT_EQ(la::tools::run_tool("t", usage, [] { return 3; }), 3);
   EXPECT_EQ(usages, 0);
-  EXPECT_EQ(la::tools::run_tool("t", usage, []() -> int { throw std::invalid_argument("bad flag"); }), 2);
+  EXPECT_EQ(la::tools::run_tool("t", usage, []() -> int { throw la::tools::UsageError("bad flag"); }), 2);
   EXPECT_EQ(usages, 1);
   EXPECT_EQ(la::tools::run_tool("t", usage, []() -> int { throw std::runtime_error("no file"); }), 1);
   EXPECT_EQ(usages, 1);  // a failure that is not the command line's prints no usage
+  // Nor does a value the engine refuses after parsing (a pipeline layout, say).
+  EXPECT_EQ(la::tools::run_tool("t", usage, []() -> int { throw std::invalid_argument("layers split needs..."); }), 1);
+  EXPECT_EQ(usages, 1);
 }
 
 }  // namespace

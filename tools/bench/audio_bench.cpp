@@ -63,7 +63,7 @@ Options parse(int argc, char** argv) {
     else if (args.flag() == "--scale") o.scale = args.value();
     else args.unknown();
   }
-  if (o.wav.empty()) throw std::invalid_argument("--wav is required");
+  if (o.wav.empty()) throw la::tools::UsageError("--wav is required");
   return o;
 }
 

@@ -72,8 +72,8 @@ Options parse(int argc, char** argv) {
     else args.unknown();
   }
   if (o.width % 16 || o.height % 16 || o.width <= 0 || o.height <= 0)
-    throw std::invalid_argument("--width and --height must be positive multiples of 16 (VAE 8 x DiT patch 2)");
-  if (o.blocks < 1) throw std::invalid_argument("--blocks must be >= 1");
+    throw la::tools::UsageError("--width and --height must be positive multiples of 16 (VAE 8 x DiT patch 2)");
+  if (o.blocks < 1) throw la::tools::UsageError("--blocks must be >= 1");
   la::parallel::parse_gpu_handover(o.handover);  // a bad name is the command line's error
   return o;
 }

@@ -56,8 +56,8 @@ Options parse(int argc, char** argv) {
     else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
     else args.unknown();
   }
-  if (o.avatar.checkpoint_dir.empty() || o.avatar.image.empty()) throw std::invalid_argument("--checkpoint-dir and --image are required");
-  if (o.utterances < 1 || o.utterances > 100) throw std::invalid_argument("--utterances must be 1..100");
+  if (o.avatar.checkpoint_dir.empty() || o.avatar.image.empty()) throw la::tools::UsageError("--checkpoint-dir and --image are required");
+  if (o.utterances < 1 || o.utterances > 100) throw la::tools::UsageError("--utterances must be 1..100");
   return o;
 }
 

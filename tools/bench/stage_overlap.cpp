@@ -51,8 +51,8 @@ Options parse(int argc, char** argv) {
     else args.unknown();
   }
   if (o.avatar.checkpoint_dir.empty() || o.avatar.image.empty())
-    throw std::invalid_argument("--checkpoint-dir and --image are required");
-  if (o.blocks < 4 || o.blocks > 1000) throw std::invalid_argument("--blocks must be 4..1000");
+    throw la::tools::UsageError("--checkpoint-dir and --image are required");
+  if (o.blocks < 4 || o.blocks > 1000) throw la::tools::UsageError("--blocks must be 4..1000");
   return o;
 }
 

@@ -51,8 +51,8 @@ Options parse(int argc, char** argv) {
     else args.unknown();
   }
   if (o.width % 8 || o.height % 8 || o.width <= 0 || o.height <= 0)
-    throw std::invalid_argument("--width and --height must be positive multiples of 8");
-  if (o.blocks < 1 || o.report < 1) throw std::invalid_argument("--blocks and --report must be >= 1");
+    throw la::tools::UsageError("--width and --height must be positive multiples of 8");
+  if (o.blocks < 1 || o.report < 1) throw la::tools::UsageError("--blocks and --report must be >= 1");
   return o;
 }
 

@@ -1,5 +1,5 @@
-// Walks a tool's argv as "--flag value" pairs; errors are std::invalid_argument
-// so each tool prints its usage.
+// Walks a tool's argv as "--flag value" pairs; errors are UsageError so each
+// tool prints its usage.
 #pragma once
 
 #include <cctype>
@@ -11,6 +11,13 @@
 #include <type_traits>
 
 namespace la::tools {
+
+// A bad command line: run_tool prints the usage with it. Other errors, including the
+// std::invalid_argument the engine throws for a value it cannot use, are printed alone.
+class UsageError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
 
 class Args {
  public:
@@ -24,23 +31,23 @@ class Args {
   const std::string& flag() const { return flag_; }
   // The value following the current flag.
   std::string value() {
-    if (i_ + 1 >= argc_) throw std::invalid_argument(flag_ + " needs a value");
+    if (i_ + 1 >= argc_) throw UsageError(flag_ + " needs a value");
     return argv_[++i_];
   }
-  // The value following the current flag as a number; std::invalid_argument unless the whole
+  // The value following the current flag as a number; UsageError unless the whole
   // value is one ("12x", "", " 12", out-of-range values, and for doubles nan and inf are refused).
   int int_value() { return number<int>("an integer"); }
   int64_t int64_value() { return number<int64_t>("an integer"); }
   uint64_t uint64_value() { return number<uint64_t>("an integer >= 0"); }
   double double_value() { return number<double>("a number"); }
-  [[noreturn]] void unknown() const { throw std::invalid_argument("unknown argument " + flag_); }
+  [[noreturn]] void unknown() const { throw UsageError("unknown argument " + flag_); }
 
  private:
   template <typename T>
   T number(const char* what) {
     const std::string v = value();
     if (v.empty() || std::isspace(static_cast<unsigned char>(v[0])))
-      throw std::invalid_argument(flag_ + " needs " + what + ", got '" + v + "'");
+      throw UsageError(flag_ + " needs " + what + ", got '" + v + "'");
     try {
       size_t used = 0;
       T n{};
@@ -54,7 +61,7 @@ class Args {
       if (used == v.size()) return n;
     } catch (const std::exception&) {
     }
-    throw std::invalid_argument(flag_ + " needs " + what + ", got '" + v + "'");
+    throw UsageError(flag_ + " needs " + what + ", got '" + v + "'");
   }
 
   int argc_;
@@ -63,14 +70,14 @@ class Args {
   std::string flag_;
 };
 
-// A tool's main around `body` (returning the exit status): a std::invalid_argument is a bad
-// argument, printed as "<tool>: <why>" with the usage (`usage(stderr)`), status 2; any other
-// exception is printed the same way without the usage, status 1.
+// A tool's main around `body` (returning the exit status): a UsageError is a bad argument,
+// printed as "<tool>: <why>" with the usage (`usage(stderr)`), status 2; any other exception
+// is printed the same way without the usage, status 1.
 template <typename Usage, typename Body>
 int run_tool(const char* tool, Usage usage, Body body) {
   try {
     return body();
-  } catch (const std::invalid_argument& e) {
+  } catch (const UsageError& e) {
     std::fprintf(stderr, "%s: %s\n", tool, e.what());
     usage(stderr);
     return 2;

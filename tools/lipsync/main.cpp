@@ -48,8 +48,8 @@ Options parse(int argc, char** argv) {
     else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
     else args.unknown();
   }
-  if (o.video.empty() || o.audio.empty()) throw std::invalid_argument("--video and --audio are required");
-  if (o.max_lag < 1 || o.max_lag > 25) throw std::invalid_argument("--max-lag must be 1..25 frames");
+  if (o.video.empty() || o.audio.empty()) throw la::tools::UsageError("--video and --audio are required");
+  if (o.max_lag < 1 || o.max_lag > 25) throw la::tools::UsageError("--max-lag must be 1..25 frames");
   return o;
 }
 

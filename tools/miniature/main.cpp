@@ -73,10 +73,10 @@ Options parse(int argc, char** argv) {
     else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
     else args.unknown();
   }
-  if (o.init.empty() || o.out.empty()) throw std::invalid_argument("--init and --out are required");
-  if (o.size < 64 || o.size % 16) throw std::invalid_argument("--size must be a multiple of 16, at least 64");
+  if (o.init.empty() || o.out.empty()) throw la::tools::UsageError("--init and --out are required");
+  if (o.size < 64 || o.size % 16) throw la::tools::UsageError("--size must be a multiple of 16, at least 64");
   if (o.clips < 1 || o.vae_steps < 0 || o.dit_steps < 0)
-    throw std::invalid_argument("--clips must be positive and the steps not negative");
+    throw la::tools::UsageError("--clips must be positive and the steps not negative");
   return o;
 }
 

@@ -61,9 +61,9 @@ Options parse(int argc, char** argv) {
     else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
     else args.unknown();
   }
-  if (o.out.empty()) throw std::invalid_argument("--out is required");
-  if (o.shards < 1 || o.shards > 99) throw std::invalid_argument("--shards must be 1..99");
-  if (o.dit_layers < 0 || o.dit_layers > 1000) throw std::invalid_argument("--dit-layers must be 1..1000");
+  if (o.out.empty()) throw la::tools::UsageError("--out is required");
+  if (o.shards < 1 || o.shards > 99) throw la::tools::UsageError("--shards must be 1..99");
+  if (o.dit_layers < 0 || o.dit_layers > 1000) throw la::tools::UsageError("--dit-layers must be 1..1000");
   if (o.dtype.empty()) o.dtype = o.scale == "full" ? "bf16" : "f32";
   return o;
 }

@@ -1,5 +1,7 @@
 #include "tools/mkcheckpoint/scales.h"
 
+#include "tools/common/args.h"
+
 #include <stdexcept>
 
 namespace la::tools {
@@ -65,14 +67,14 @@ Scale scale_by_name(const std::string& name) {
   if (name == "tiny") return tiny_scale();
   if (name == "full") return full_scale();
   if (name == "miniature") return miniature_scale();
-  throw std::invalid_argument("unknown scale '" + name + "' (expected tiny, miniature or full)");
+  throw la::tools::UsageError("unknown scale '" + name + "' (expected tiny, miniature or full)");
 }
 
 at::ScalarType dtype_by_name(const std::string& name) {
   if (name == "f32") return at::kFloat;
   if (name == "bf16") return at::kBFloat16;
   if (name == "f16") return at::kHalf;
-  throw std::invalid_argument("unknown dtype '" + name + "' (expected f32, bf16 or f16)");
+  throw la::tools::UsageError("unknown dtype '" + name + "' (expected f32, bf16 or f16)");
 }
 
 at::ScalarType dtype_for(const std::string& name, const at::Device& device) {

@@ -26,10 +26,10 @@ struct Scale {
   int tokenizer_pieces;  // SentencePiece vocabulary trained for the tokenizer
 };
 
-// Throws std::invalid_argument for an unknown name.
+// Throws UsageError (tools/common/args.h) for an unknown name: names come from command lines.
 Scale scale_by_name(const std::string& name);
 
-// f32, bf16 or f16; std::invalid_argument for anything else.
+// f32, bf16 or f16; UsageError for anything else.
 at::ScalarType dtype_by_name(const std::string& name);
 // The benchmarks' --dtype: `name`, or when it is empty the engine's choice for `device`
 // (bf16 on CUDA, f32 on the CPU).

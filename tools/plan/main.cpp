@@ -36,13 +36,13 @@ double number(const std::string& flag, const std::string& text) {
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used != text.size() || !(v > 0)) throw std::invalid_argument(flag + " needs a positive number, got '" + text + "'");
+  if (used != text.size() || !(v > 0)) throw la::tools::UsageError(flag + " needs a positive number, got '" + text + "'");
   return v;
 }
 
 int64_t integer(const std::string& flag, const std::string& text) {
   const double v = number(flag, text);
-  if (v != static_cast<double>(static_cast<int64_t>(v))) throw std::invalid_argument(flag + " needs a whole number, got '" + text + "'");
+  if (v != static_cast<double>(static_cast<int64_t>(v))) throw la::tools::UsageError(flag + " needs a whole number, got '" + text + "'");
   return static_cast<int64_t>(v);
 }
 
@@ -67,7 +67,7 @@ std::vector<double> parse_devices(const std::string& text) {
 
 void parse_size(const std::string& text, PlanRequest& r) {
   const size_t star = text.find('*');
-  if (star == std::string::npos) throw std::invalid_argument("--size must be W*H, got '" + text + "'");
+  if (star == std::string::npos) throw la::tools::UsageError("--size must be W*H, got '" + text + "'");
   r.width = integer("--size", text.substr(0, star));
   r.height = integer("--size", text.substr(star + 1));
 }
@@ -75,7 +75,7 @@ void parse_size(const std::string& text, PlanRequest& r) {
 la::models::S2vDitConfig read_config(const std::string& dir) {
   for (const fs::path& p : {fs::path(dir) / "config.json", fs::path(dir) / "Wan2.2-S2V-14B" / "config.json"})
     if (fs::exists(p)) return la::models::S2vDitConfig::from_json(la::io::JsonConfig::load(p.string()));
-  throw std::invalid_argument("--checkpoint-dir " + dir + " has neither config.json nor Wan2.2-S2V-14B/config.json");
+  throw la::tools::UsageError("--checkpoint-dir " + dir + " has neither config.json nor Wan2.2-S2V-14B/config.json");
 }
 
 }  // namespace
@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
         if (v == "bfloat16") r.dtype = at::kBFloat16;
         else if (v == "float16") r.dtype = at::kHalf;
         else if (v == "float32") r.dtype = at::kFloat;
-        else throw std::invalid_argument("--dtype must be bfloat16, float16 or float32, got '" + v + "'");
+        else throw la::tools::UsageError("--dtype must be bfloat16, float16 or float32, got '" + v + "'");
       } else if (f == "--help" || f == "-h") {
         usage();
         return 0;

@@ -54,19 +54,23 @@ bool parse_args(int argc, char** argv, Options& o) {
         std::exit(0);
       }
       if (la::tools::take_avatar_flag(args, o.avatar)) continue;
-      if (a == "--port") o.port = std::atoi(args.value().c_str());
+      if (a == "--port") o.port = args.int_value();
       else if (a == "--address") o.address = args.value();
       else if (a == "--mount") o.mount = args.value();
       else if (a == "--launch") o.launch = args.value();
-      else if (a == "--seconds") o.seconds = std::atof(args.value().c_str());
+      else if (a == "--seconds") o.seconds = args.double_value();
       else args.unknown();
     }
-  } catch (const std::invalid_argument& e) {
+  } catch (const la::tools::UsageError& e) {
     std::fprintf(stderr, "la-rtsp-server: %s\n", e.what());
     return false;
   }
+  if (o.seconds < 0) {
+    std::fprintf(stderr, "la-rtsp-server: --seconds must be >= 0 (0: never ends), got %g\n", o.seconds);
+    return false;
+  }
   if (o.port < 0 || o.port > 65535) {
-    std::fprintf(stderr, "la-rtsp-server: bad --port %d\n", o.port);
+    std::fprintf(stderr, "la-rtsp-server: --port must be 0..65535, got %d\n", o.port);
     return false;
   }
   if (o.mount.empty() || o.mount[0] != '/') o.mount = "/" + o.mount;

@@ -59,13 +59,17 @@ bool parse_args(int argc, char** argv, Options& o) {
       }
       if (la::tools::take_avatar_flag(args, o.avatar)) continue;
       if (a == "--wav") o.wav = args.value();
-      else if (a == "--seconds") o.seconds = std::atof(args.value().c_str());
+      else if (a == "--seconds") o.seconds = args.double_value();
       else if (a == "--video-sink") o.video_sink = args.value();
       else if (a == "--audio-sink") o.audio_sink = args.value();
       else args.unknown();
     }
-  } catch (const std::invalid_argument& e) {
+  } catch (const la::tools::UsageError& e) {
     std::fprintf(stderr, "la-webrtc-loopback: %s\n", e.what());
+    return false;
+  }
+  if (o.seconds < 0) {
+    std::fprintf(stderr, "la-webrtc-loopback: --seconds must be >= 0 (0: never ends), got %g\n", o.seconds);
     return false;
   }
   if (o.avatar.checkpoint_dir.empty() || o.avatar.lora.empty() || o.avatar.image.empty()) {
