@@ -43,7 +43,7 @@ struct Options {
 void usage(FILE* f) {
   std::fprintf(f,
       "usage: la-bench-dit [--checkpoint DIR [--lora FILE] | --scale tiny|full] [--width W] [--height H]\n"
-      "                    [--blocks N] [--steps N] [--device cpu|cuda:N] [--dtype f32|bf16] [--fp8]\n"
+      "                    [--blocks N] [--steps N] [--device cpu|cuda:N] [--dtype f32|bf16|f16] [--fp8]\n"
       "                    [--devices cpu,cpu|cuda:0,cuda:1,... --split steps|layers\n"
       "                     [--handover nccl|copy|nccl-everywhere]]\n"
       "--devices runs the DiT pipeline of one stream over those devices (random weights at --scale)\n"
@@ -74,7 +74,13 @@ Options parse(int argc, char** argv) {
   if (o.width % 16 || o.height % 16 || o.width <= 0 || o.height <= 0)
     throw la::tools::UsageError("--width and --height must be positive multiples of 16 (VAE 8 x DiT patch 2)");
   if (o.blocks < 1) throw la::tools::UsageError("--blocks must be >= 1");
-  la::parallel::parse_gpu_handover(o.handover);  // a bad name is the command line's error
+  la::tools::scale_by_name(o.scale);
+  try {  // the engine's words for a bad name, which is the command line's error here
+    la::parallel::parse_gpu_handover(o.handover);
+    if (!o.devices.empty()) la::parallel::parse_dit_split(o.split);
+  } catch (const std::invalid_argument& e) {
+    throw la::tools::UsageError(e.what());
+  }
   return o;
 }
 
