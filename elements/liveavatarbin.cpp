@@ -15,7 +15,8 @@
  * (a sink that drops late frames dropped half of them). Properties are those of the inner elements, proxied:
  * checkpoint-dir goes to liveavatargen and lavaedecode, and sets laaudiofeat's
  * model-dir to its wav2vec2-large-xlsr-53-english/ unless audio-model-dir is
- * set; cuda-device-id goes to all three. Reference: docs/elements.md.
+ * set (in either order; unsetting audio-model-dir goes back to checkpoint-dir's);
+ * cuda-device-id goes to all three. Reference: docs/elements.md.
  */
 #include <gst/gst.h>
 
@@ -138,18 +139,32 @@ GstElement* child(GstLaBin* self, const char* name) {
 
 }  // namespace
 
+namespace {
+
+// laaudiofeat's model-dir from checkpoint-dir (liveavatargen holds its value): the release's
+// wav2vec2 directory inside it, or unset with it.
+void derive_audio_model_dir(GstLaBin* self) {
+  gchar* dir = nullptr;
+  g_object_get(self->gen, "checkpoint-dir", &dir, nullptr);
+  gchar* model_dir = dir ? g_build_filename(dir, kWav2Vec2Dir, nullptr) : nullptr;
+  g_object_set(self->features, "model-dir", model_dir, nullptr);
+  g_free(model_dir);
+  g_free(dir);
+}
+
+}  // namespace
+
 static void gst_la_bin_set_property(GObject* object, guint id, const GValue* value, GParamSpec*) {
   auto* self = LA_BIN(object);
   const Proxy& p = proxies().at(id - 1);
   for (const char* e : p.elements) g_object_set_property(G_OBJECT(child(self, e)), p.element_property, value);
   const std::string name = p.name;
-  if (name == "audio-model-dir") self->audio_model_dir_set = g_value_get_string(value) != nullptr;
-  if (name == "checkpoint-dir" && !self->audio_model_dir_set) {
-    const char* dir = g_value_get_string(value);
-    gchar* model_dir = dir ? g_build_filename(dir, kWav2Vec2Dir, nullptr) : nullptr;
-    g_object_set(self->features, "model-dir", model_dir, nullptr);
-    g_free(model_dir);
+  if (name == "audio-model-dir") {
+    self->audio_model_dir_set = g_value_get_string(value) != nullptr;
+    // Unset again: back to checkpoint-dir's, whichever was set first.
+    if (!self->audio_model_dir_set) derive_audio_model_dir(self);
   }
+  if (name == "checkpoint-dir" && !self->audio_model_dir_set) derive_audio_model_dir(self);
 }
 
 static void gst_la_bin_get_property(GObject* object, guint id, GValue* value, GParamSpec*) {

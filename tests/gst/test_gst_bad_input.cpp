@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "engine/runtime/cuda_runtime_info.h"
+#include "tests/common/temp_dir.h"
 #include "tests/gst/gst_test_util.h"
 
 using namespace la;
@@ -108,13 +109,17 @@ TEST(GstBadInput, VaeDecodeGivenTheWrongFile) {
 
 TEST(GstBadInput, CudaDeviceThatDoesNotExist) {
   const int devices = runtime::query_cuda_runtime().device_count;
-  for (const char* factory : {"laaudiofeat", "lavaedecode"}) {
-    const auto e = only(errors_going_to_ready(factory, [&](GstElement* e) {
+  test::TempDir dir;
+  const std::string image = test::write_test_png(dir.file("face.png"), 64, 64, "ball");
+  for (const std::string factory : {"laaudiofeat", "lavaedecode", "liveavatargen", "liveavatarbin"}) {
+    SCOPED_TRACE(factory);
+    const auto e = only(errors_going_to_ready(factory.c_str(), [&](GstElement* e) {
       g_object_set(e, "cuda-device-id", devices, nullptr);  // one past the last
-      if (std::string(factory) == "laaudiofeat")
+      if (factory == "laaudiofeat")
         g_object_set(e, "model-dir", test::tiny_wav2vec2_dir().c_str(), nullptr);
       else
         g_object_set(e, "checkpoint-dir", test::tiny_checkpoint_dir().c_str(), nullptr);
+      if (factory == "liveavatargen" || factory == "liveavatarbin") g_object_set(e, "image", image.c_str(), nullptr);
     }));
     expect_contains(e, "cuda-device-id=" + std::to_string(devices) + " but");
     expect_contains(e, "use cuda-device-id=-1 to run on the CPU");

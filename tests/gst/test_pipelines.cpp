@@ -397,7 +397,9 @@ TEST(Pipelines, LivePipelineReportsMeasuredLatencyAndWarnsWhenTooSlow) {
       if (done) break;
     }
     GstQuery* q = gst_query_new_latency();
-    if (gst_element_query(p, q)) gst_query_parse_latency(q, nullptr, &pipeline_latency, nullptr);
+    const bool answered = gst_element_query(p, q);
+    EXPECT_TRUE(answered) << size << ": the pipeline's LATENCY query failed";
+    if (answered) gst_query_parse_latency(q, nullptr, &pipeline_latency, nullptr);
     gst_query_unref(q);
     guint64 rendered = 0, dropped = 0;
     GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "sink");

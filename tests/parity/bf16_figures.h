@@ -61,11 +61,13 @@ inline void record_figure(const std::string& key, double value) {
   record_doc_figure(key, value);
 }
 
-// Records key.rel_l2 and key.max_over_rms and checks them against their bounds.
+// Records key.rel_l2 and key.max_over_rms and checks them against their bounds. A bf16 result
+// equal to the float32 one is refused too: it was not computed in bf16.
 inline void expect_within(const std::string& key, const ErrorFigures& f, double rel_l2_bound,
                           double max_over_rms_bound) {
   record_figure(key + ".rel_l2", f.rel_l2);
   record_figure(key + ".max_over_rms", f.max_over_rms);
+  EXPECT_GT(f.rel_l2, 0.0) << key << ": bf16 equals fp32 exactly, so it did not run in bf16";
   EXPECT_LE(f.rel_l2, rel_l2_bound) << key << ": relative L2 error of bf16 against fp32";
   EXPECT_LE(f.max_over_rms, max_over_rms_bound) << key << ": max |d| / rms(fp32) of bf16 against fp32";
 }

@@ -54,8 +54,6 @@ models::S2vDitConfig full_width(int64_t layers) {
   return c;
 }
 
-bool cpu_fp8() { return nn::fp8_unsupported_reason(nn::fp8_target(at::kCPU), {}).empty(); }
-
 int64_t bytes(const std::vector<at::Tensor>& ts) {
   int64_t n = 0;
   for (const auto& t : ts) n += static_cast<int64_t>(t.nbytes());
@@ -73,7 +71,7 @@ void expect_weights_match(const models::S2vDitConfig& cfg, const std::map<std::s
       const auto& a = stages_of[i];
       for (auto dtype : dtypes) {
         for (bool fp8 : {false, true}) {
-          if (fp8 && !cpu_fp8()) continue;
+          // fp8 runs on the CPU (LibTorch's _scaled_mm there has no capability rule): every case runs.
           models::S2vDitOptions o;
           o.layers = a.layers;
           o.fp8 = fp8;
@@ -254,10 +252,12 @@ TEST(MemoryPlan, AutoSplitAndTheLastLine) {
   r.device_gib = {24, 24, 24, 24};
   const auto p = parallel::plan_memory(r);
   EXPECT_EQ(p.split, parallel::DitSplit::kLayers);  // no replica fits 24 GiB
+  // Not even split four ways with its caches (32.8 GiB on the first device; docs/planner.md's table).
+  EXPECT_FALSE(p.fits);
   const std::string text = parallel::format_plan(p);
   const std::string last = text.substr(text.rfind('\n') + 1);
-  EXPECT_EQ(last.rfind(std::string("fits: ") + (p.fits ? "yes" : "no") + ", split: layers, largest device: ", 0), 0u)
-      << last;
+  EXPECT_EQ(last.rfind("fits: no, split: layers, largest device: ", 0), 0u) << last;
+  EXPECT_NE(last.find(" of 24.0 GiB"), std::string::npos) << last;
   r.device_gib = {140, 140, 140, 140};
   EXPECT_EQ(parallel::plan_memory(r).split, parallel::DitSplit::kSteps);
   r.device_gib = {4};

@@ -1,0 +1,195 @@
+// liveavatarbin's properties: every one reaches the inner elements it stands for (the table
+// below is written from docs/elements.md, apart from the bin's own), and laaudiofeat's
+// model-dir follows checkpoint-dir unless audio-model-dir is set, in either order. What the
+// inner elements then do with the values is their own tests' business.
+#include <gtest/gtest.h>
+
+#include <gst/gst.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "tests/gst/gst_test_util.h"
+
+namespace {
+
+struct Target {
+  const char* child;  // the inner element's name in the bin
+  const char* property;
+};
+
+// What each of the bin's properties stands for (docs/elements.md, "liveavatarbin").
+const std::map<std::string, std::vector<Target>>& expected_targets() {
+  static const std::map<std::string, std::vector<Target>> table = {
+      {"checkpoint-dir", {{"gen", "checkpoint-dir"}, {"decode", "checkpoint-dir"}}},
+      {"audio-model-dir", {{"features", "model-dir"}}},
+      {"lora", {{"gen", "lora"}}},
+      {"image", {{"gen", "image"}}},
+      {"prompt", {{"gen", "prompt"}}},
+      {"size", {{"gen", "size"}}},
+      {"width", {{"gen", "width"}}},
+      {"height", {{"gen", "height"}}},
+      {"seed", {{"gen", "seed"}}},
+      {"steps", {{"gen", "steps"}}},
+      {"fp8", {{"gen", "fp8"}}},
+      {"offload", {{"gen", "offload"}}},
+      {"skip-late", {{"gen", "skip-late"}}},
+      {"dit-devices", {{"gen", "dit-devices"}}},
+      {"dit-split", {{"gen", "dit-split"}}},
+      {"dit-handover", {{"gen", "dit-handover"}}},
+      {"cuda-device-id", {{"gen", "cuda-device-id"}, {"features", "cuda-device-id"}, {"decode", "cuda-device-id"}}},
+      {"mode", {{"features", "mode"}}},
+      {"context", {{"features", "context"}}},
+      {"lookahead", {{"features", "lookahead"}}},
+      {"idle-timeout", {{"features", "idle-timeout"}}},
+      {"online", {{"decode", "online"}}},
+  };
+  return table;
+}
+
+// The bin and its inner elements, released together.
+struct Bin {
+  GstElement* bin = nullptr;
+  Bin() {
+    la::test::ensure_gst();
+    bin = gst_element_factory_make("liveavatarbin", nullptr);
+    if (bin) gst_object_ref_sink(bin);
+  }
+  ~Bin() {
+    if (bin) gst_object_unref(bin);
+  }
+  // A new reference to the inner element `name`.
+  GstElement* child(const char* name) const { return gst_bin_get_by_name(GST_BIN(bin), name); }
+  std::string string_of(const char* child_name, const char* property) const {
+    GstElement* c = child(child_name);
+    gchar* v = nullptr;
+    g_object_get(c, property, &v, nullptr);
+    gst_object_unref(c);
+    std::string s = v ? v : "(null)";
+    g_free(v);
+    return s;
+  }
+};
+
+// A value for `spec` other than its default, and one the property takes (strings that are
+// parsed get well-formed text; numbers stay inside the range, on a 20 ms grid for seconds).
+void other_value(GParamSpec* spec, GValue* v) {
+  const std::string name = spec->name;
+  g_value_init(v, spec->value_type);
+  const GType t = G_PARAM_SPEC_TYPE(spec);
+  if (t == G_TYPE_PARAM_STRING) {
+    const std::string s = name == "size"          ? "128*96"
+                          : name == "dit-devices" ? "cpu,cpu"
+                          : name == "prompt"      ? "a person reading the news"
+                                                  : "/nonexistent/" + name;
+    g_value_set_string(v, s.c_str());
+  } else if (t == G_TYPE_PARAM_INT) {
+    auto* p = G_PARAM_SPEC_INT(spec);
+    g_value_set_int(v, p->default_value < p->maximum ? p->default_value + 1 : p->default_value - 1);
+  } else if (t == G_TYPE_PARAM_UINT64) {
+    auto* p = G_PARAM_SPEC_UINT64(spec);
+    g_value_set_uint64(v, p->default_value < p->maximum ? p->default_value + 1 : p->default_value - 1);
+  } else if (t == G_TYPE_PARAM_DOUBLE) {
+    auto* p = G_PARAM_SPEC_DOUBLE(spec);
+    g_value_set_double(v, p->default_value + 0.1 <= p->maximum ? p->default_value + 0.1 : p->default_value - 0.1);
+  } else if (t == G_TYPE_PARAM_BOOLEAN) {
+    g_value_set_boolean(v, !G_PARAM_SPEC_BOOLEAN(spec)->default_value);
+  } else if (t == G_TYPE_PARAM_ENUM) {
+    GEnumClass* e = G_PARAM_SPEC_ENUM(spec)->enum_class;
+    const gint def = G_PARAM_SPEC_ENUM(spec)->default_value;
+    for (guint i = 0; i < e->n_values; ++i)
+      if (e->values[i].value != def) {
+        g_value_set_enum(v, e->values[i].value);
+        break;
+      }
+  } else {
+    ADD_FAILURE() << name << ": a property type this test does not know (" << g_type_name(t) << ")";
+  }
+}
+
+std::string text_of(const GValue* v) {
+  gchar* s = g_strdup_value_contents(v);
+  std::string out = s;
+  g_free(s);
+  return out;
+}
+
+}  // namespace
+
+TEST(LiveAvatarBin, EveryPropertyReachesTheElementsItStandsFor) {
+  Bin b;
+  ASSERT_TRUE(b.bin);
+  guint n = 0;
+  GParamSpec** specs = g_object_class_list_properties(G_OBJECT_GET_CLASS(b.bin), &n);
+  std::set<std::string> seen;
+  for (guint i = 0; i < n; ++i) {
+    GParamSpec* spec = specs[i];
+    if (spec->owner_type != G_OBJECT_TYPE(b.bin)) continue;  // GstBin's and GstObject's own
+    const std::string name = spec->name;
+    SCOPED_TRACE(name);
+    const auto it = expected_targets().find(name);
+    if (it == expected_targets().end()) {
+      ADD_FAILURE() << "liveavatarbin has a property this test (and docs/elements.md) does not list";
+      continue;
+    }
+    seen.insert(name);
+    GValue set = G_VALUE_INIT, from_bin = G_VALUE_INIT;
+    const bool writable = (spec->flags & G_PARAM_WRITABLE) != 0;
+    if (writable) {
+      other_value(spec, &set);
+      g_object_set_property(G_OBJECT(b.bin), name.c_str(), &set);
+    }
+    g_value_init(&from_bin, spec->value_type);
+    g_object_get_property(G_OBJECT(b.bin), name.c_str(), &from_bin);
+    if (writable) EXPECT_EQ(g_param_values_cmp(spec, &set, &from_bin), 0) << text_of(&set) << " read back as " << text_of(&from_bin);
+    for (const Target& t : it->second) {
+      GstElement* c = b.child(t.child);
+      ASSERT_NE(c, nullptr) << t.child;
+      GParamSpec* inner = g_object_class_find_property(G_OBJECT_GET_CLASS(c), t.property);
+      ASSERT_NE(inner, nullptr) << t.child << "." << t.property;
+      GValue got = G_VALUE_INIT;
+      g_value_init(&got, inner->value_type);
+      g_object_get_property(G_OBJECT(c), t.property, &got);
+      const GValue* want = writable ? &set : &from_bin;
+      EXPECT_EQ(g_param_values_cmp(inner, want, &got), 0)
+          << t.child << "." << t.property << " is " << text_of(&got) << ", the bin was given " << text_of(want);
+      g_value_unset(&got);
+      gst_object_unref(c);
+    }
+    if (writable) g_value_unset(&set);
+    g_value_unset(&from_bin);
+  }
+  g_free(specs);
+  EXPECT_EQ(seen.size(), expected_targets().size()) << "a property listed here is missing from the bin";
+}
+
+TEST(LiveAvatarBin, AudioModelDirWinsOverCheckpointDirInEitherOrder) {
+  const std::string wav2vec2 = "/wav2vec2-large-xlsr-53-english";
+  {
+    Bin b;
+    ASSERT_TRUE(b.bin);
+    EXPECT_EQ(b.string_of("features", "model-dir"), "(null)");
+    g_object_set(b.bin, "checkpoint-dir", "/ckpt/a", nullptr);
+    EXPECT_EQ(b.string_of("features", "model-dir"), "/ckpt/a" + wav2vec2);
+    g_object_set(b.bin, "audio-model-dir", "/models/w2v", nullptr);
+    EXPECT_EQ(b.string_of("features", "model-dir"), "/models/w2v");
+    g_object_set(b.bin, "checkpoint-dir", "/ckpt/b", nullptr);
+    EXPECT_EQ(b.string_of("features", "model-dir"), "/models/w2v") << "audio-model-dir was set";
+    EXPECT_EQ(b.string_of("gen", "checkpoint-dir"), "/ckpt/b");
+    // Unset: back to the checkpoint's, without setting checkpoint-dir again.
+    g_object_set(b.bin, "audio-model-dir", nullptr, nullptr);
+    EXPECT_EQ(b.string_of("features", "model-dir"), "/ckpt/b" + wav2vec2);
+    g_object_set(b.bin, "checkpoint-dir", nullptr, nullptr);
+    EXPECT_EQ(b.string_of("features", "model-dir"), "(null)");
+  }
+  {
+    Bin b;  // audio-model-dir first
+    ASSERT_TRUE(b.bin);
+    g_object_set(b.bin, "audio-model-dir", "/models/w2v", nullptr);
+    g_object_set(b.bin, "checkpoint-dir", "/ckpt/a", nullptr);
+    EXPECT_EQ(b.string_of("features", "model-dir"), "/models/w2v");
+    EXPECT_EQ(b.string_of("decode", "checkpoint-dir"), "/ckpt/a");
+  }
+}
