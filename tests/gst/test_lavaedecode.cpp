@@ -83,8 +83,9 @@ std::string bytes_of(GstBuffer* b) {
 
 // The engine's frames for one stream of blocks, primed as the element does
 // (elements/vae_decode_stream.h), converted to `format`.
-at::Tensor engine_frames(const std::vector<at::Tensor>& blocks, video::PixelFormat format) {
-  const auto vae = models::WanVae::load(test::tiny_vae_file(), at::kCPU, at::kFloat);
+at::Tensor engine_frames(const std::vector<at::Tensor>& blocks, video::PixelFormat format,
+                         const std::string& vae_file = test::tiny_vae_file()) {
+  const auto vae = models::WanVae::load(vae_file, at::kCPU, at::kFloat);
   models::WanVaeDecodeState state;
   vae->decode(state, blocks[0].slice(1, 0, 1));
   std::vector<at::Tensor> videos;
@@ -175,6 +176,43 @@ TEST(LaVaeDecode, FramesContinueOneCausalStreamAcrossBlocks) {
               std::string(static_cast<const char*>(want[n].data_ptr()), want.size(1)))
         << "frame " << n;
   test::unref_all(out);
+}
+
+// `vae` names the file to decode with: alone, or instead of checkpoint-dir's (here another
+// tiny checkpoint's, seed 43, whose frames differ).
+TEST(LaVaeDecode, VaeFileAloneOrOverridingTheCheckpointDirs) {
+  test::TempDir other;
+  ASSERT_EQ(test::make_tiny_checkpoint(other.path(), 43), 0);
+  const std::string other_vae = (other.path() / "Wan2.2-S2V-14B" / "Wan2.1_VAE.pth").string();
+  const auto blocks = latent_blocks(2);
+  const at::Tensor ours = engine_frames(blocks, video::PixelFormat::kRGB);
+  const at::Tensor theirs = engine_frames(blocks, video::PixelFormat::kRGB, other_vae);
+  ASSERT_FALSE(at::equal(ours, theirs)) << "the two VAEs must differ for this test to mean anything";
+  const std::string dir = test::tiny_checkpoint_dir().string();
+  struct Case {
+    const char* what;
+    std::string checkpoint_dir, vae;
+    const at::Tensor* want;
+  };
+  for (const Case& c : {Case{"vae alone", "", test::tiny_vae_file(), &ours},
+                        Case{"vae over checkpoint-dir", dir, other_vae, &theirs}}) {
+    SCOPED_TRACE(c.what);
+    Harnessed d("lavaedecode", [&](GstElement* e) {
+      if (!c.checkpoint_dir.empty()) g_object_set(e, "checkpoint-dir", c.checkpoint_dir.c_str(), nullptr);
+      g_object_set(e, "vae", c.vae.c_str(), nullptr);
+    });
+    ASSERT_TRUE(d.h);
+    gst_harness_set_sink_caps_str(d.h, "video/x-raw, format=RGB");
+    ASSERT_TRUE(negotiate(d));
+    push_blocks(d, blocks, 0);
+    auto out = d.pull_all();
+    ASSERT_EQ(out.size(), 24u);
+    for (int64_t n = 0; n < 24; ++n)
+      EXPECT_EQ(bytes_of(out[static_cast<size_t>(n)]),
+                std::string(static_cast<const char*>((*c.want)[n].data_ptr()), c.want->size(1)))
+          << "frame " << n;
+    test::unref_all(out);
+  }
 }
 
 TEST(LaVaeDecode, TensorMemoryInputIsDecodedLikeMappedInput) {

@@ -11,6 +11,7 @@
 #include <gst/app/gstappsrc.h>
 
 #include <ATen/ATen.h>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 
@@ -154,6 +155,37 @@ TEST(LiveAvatarGen, OffloadedTextEncoderGivesTheSameLatents) {
   g_object_set(b->element(), "prompt", "Another scene", nullptr);  // reloads umT5 for this
   EXPECT_EQ(run(*a, 1, 2), run(*b, 1, 2));
   EXPECT_TRUE(b->bus->take().empty());
+}
+
+// What offload changes: the element drops umT5 after loading and reads it again for each prompt.
+// Shown with the file gone after the start (each case on a checkpoint of its own, which no other
+// element shares through the model cache): the prompt change then fails naming the file with
+// offload, and is encoded by the umT5 held since loading without.
+TEST(LiveAvatarGen, OffloadReadsTheTextEncoderAgainForAPromptChange) {
+  for (const bool offload : {false, true}) {
+    SCOPED_TRACE(offload ? "offload" : "held");
+    test::TempDir own;
+    ASSERT_EQ(test::make_tiny_checkpoint(own.path()), 0);
+    const std::string dir = (own.path() / "Wan2.2-S2V-14B").string();
+    const std::string t5 = dir + "/models_t5_umt5-xxl-enc-bf16.pth";
+    auto g = generator([&](GstElement* e) { g_object_set(e, "checkpoint-dir", dir.c_str(), "offload", offload, nullptr); });
+    ASSERT_TRUE(g->h);
+    run(*g, 0, 1);
+    ASSERT_EQ(std::rename(t5.c_str(), (t5 + ".away").c_str()), 0);
+    g_object_set(g->element(), "prompt", "Another scene", nullptr);
+    const GstFlowReturn flow = gst_harness_push(g->h, features(1));
+    const auto errors = g->bus->take();
+    if (offload) {
+      EXPECT_EQ(flow, GST_FLOW_ERROR);
+      ASSERT_EQ(errors.size(), 1u);
+      expect_contains(errors[0], "cannot apply the new prompt");
+      expect_contains(errors[0], t5);
+    } else {
+      EXPECT_EQ(flow, GST_FLOW_OK);
+      EXPECT_TRUE(errors.empty()) << errors.front();
+      if (GstBuffer* o = gst_harness_try_pull(g->h)) gst_buffer_unref(o);
+    }
+  }
 }
 
 TEST(LiveAvatarGen, PromptChangeWhilePlayingAppliesAtTheNextBlock) {
