@@ -22,18 +22,20 @@ int64_t hop_multiple(double seconds) {
   return static_cast<int64_t>(std::llround(seconds * kSampleRate / kHop)) * kHop;
 }
 
-// The 50 Hz position of video frame i: offline's 25 -> 30 Hz bucket index
-// (round half even of 1.2 i) mapped back by the align-corners resampling,
-// whose scale (T50-1)/(N30-1) depends on the utterance's length. While the
-// stream runs that length is unknown and its limit 5/3 is used; at the end the
-// exact one. The two place a frame up to 7/3 50 Hz frames (46.7 ms; 45 ms
-// measured over 1-20 s utterances, unit-audio-features) apart near the end of
-// an utterance, less before: a bound that does not grow with the length.
-double frame_position_50hz(int64_t video_frame, double scale) {
+}  // namespace
+
+// The 5/3 used while the stream runs is the limit of offline's (T50-1)/(N30-1). The two place a
+// frame up to 7/3 50 Hz frames (46.7 ms; 45 ms measured over 1-20 s utterances against
+// offline_features_from_hidden, unit-audio-features) apart near the end of an utterance, less
+// before: a bound that does not grow with the length.
+double streaming_frame_position_50hz(int64_t video_frame, int64_t utterance_frames50) {
+  double scale = 50.0 / 30.0;
+  if (utterance_frames50 > 0) {
+    const auto frames30 = static_cast<int64_t>(static_cast<double>(utterance_frames50) / 50.0 * 30.0);
+    if (frames30 > 1) scale = static_cast<double>(utterance_frames50 - 1) / static_cast<double>(frames30 - 1);
+  }
   return std::nearbyint(1.2 * static_cast<double>(video_frame)) * scale;
 }
-
-}  // namespace
 
 at::Tensor normalise_utterance(const at::Tensor& samples) {
   const at::Tensor x = samples.to(at::kFloat);
@@ -47,9 +49,12 @@ at::Tensor offline_features(const models::Wav2Vec2& model, const at::Tensor& sam
   if (samples.dim() != 1 || samples.numel() == 0) throw std::invalid_argument("audio is empty");
   require_finite(samples);
   // The reference feeds the normalised waveform in the model dtype (bf16 on GPU).
-  const at::Tensor hidden = model.hidden_states(normalise_utterance(samples).unsqueeze(0)).select(1, 0);  // [L,T50,C]
-  const at::Tensor at30 = resample_linear(hidden, 50, 30).to(at::kFloat);                                // [L,N30,C]
-  const auto b = bucket_by_frame(at30, kVideoFps, kBatchFrames, 0);                                        // [F,L,C]
+  return offline_features_from_hidden(model.hidden_states(normalise_utterance(samples).unsqueeze(0)).select(1, 0));
+}
+
+at::Tensor offline_features_from_hidden(const at::Tensor& hidden) {
+  const at::Tensor at30 = resample_linear(hidden, 50, 30).to(at::kFloat);  // [L,N30,C]
+  const auto b = bucket_by_frame(at30, kVideoFps, kBatchFrames, 0);          // [F,L,C]
   return b.buckets.permute({1, 2, 0}).contiguous();
 }
 
@@ -102,15 +107,12 @@ at::Tensor StreamingFeatures::compute_block(int64_t block, bool at_end) {
   const int64_t frames = hidden.size(1);
   const int64_t total_frames50 = model_->frame_count(total_);
   const auto total_frames30 = static_cast<int64_t>(static_cast<double>(total_frames50) / 50.0 * 30.0);
-  const double scale = at_end && total_frames30 > 1
-                           ? static_cast<double>(total_frames50 - 1) / static_cast<double>(total_frames30 - 1)
-                           : 50.0 / 30.0;
   for (int64_t i = 0; i < kFramesPerBlock; ++i) {
     const int64_t video_frame = block * kFramesPerBlock + i;
     // Past the end of the audio: zeros, as offline.
     if (at_end && std::nearbyint(1.2 * static_cast<double>(video_frame)) >= total_frames30) continue;
-    const double pos = std::clamp(frame_position_50hz(video_frame, scale) - static_cast<double>(win_start / kHop), 0.0,
-                                  static_cast<double>(frames - 1));
+    const double at = streaming_frame_position_50hz(video_frame, at_end ? total_frames50 : 0);
+    const double pos = std::clamp(at - static_cast<double>(win_start / kHop), 0.0, static_cast<double>(frames - 1));
     const auto lo = static_cast<int64_t>(pos);
     const int64_t hi = std::min(lo + 1, frames - 1);
     const double w = pos - static_cast<double>(lo);

@@ -36,6 +36,17 @@ at::Tensor normalise_utterance(const at::Tensor& samples);
 // non-finite audio.
 at::Tensor offline_features(const models::Wav2Vec2& model, const at::Tensor& samples);
 
+// offline_features after the model: hidden [layers, T50, C] (50 Hz) -> audio_emb [layers, C, frames]
+// (30 Hz resampling, one bucket per video frame).
+at::Tensor offline_features_from_hidden(const at::Tensor& hidden);
+
+// Where StreamingFeatures reads video frame `video_frame`'s audio, in 50 Hz frames from the
+// stream's start: offline's 25 -> 30 Hz bucket (1.2 i, rounded half to even) mapped back with the
+// scale 5/3 while the stream runs (the utterance's length, which offline's align-corners scale
+// (T50-1)/(T30-1) needs, is unknown), or with that exact scale for blocks completed at the end
+// (`utterance_frames50` > 0, T50).
+double streaming_frame_position_50hz(int64_t video_frame, int64_t utterance_frames50 = 0);
+
 // Block b of an offline audio_emb: [layers, C, 12], zeros past its end.
 at::Tensor offline_block(const at::Tensor& audio_emb, int64_t block);
 

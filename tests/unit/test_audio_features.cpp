@@ -126,39 +126,50 @@ TEST(AudioFeatures, StreamingDoesNotDependOnBufferSizes) {
 
 // Where streaming reads a video frame's audio against where offline reads it,
 // for utterances of every length from 1 s to 20 s (in steps of one 20 ms hop
-// plus a few samples): streaming places frame i of a block computed before the
-// end at 30 Hz frame round(1.2 i) x 5/3 in 50 Hz frames, offline at
-// round(1.2 i) x (T50-1)/(T30-1), T50 the utterance's 50 Hz frames and
-// T30 = int(T50 / 50 x 30). Blocks completed at the end use the exact scale in
-// both. The worst offset is a property of the formula, not of the weights.
+// plus a few samples), for the frames of blocks computed before the end. Offline's
+// positions come from its own resampling and bucketing (offline_features_from_hidden)
+// run on a ramp of 50 Hz frame indices, streaming's from the function its blocks
+// use; the worst offset is a property of the two, not of the weights.
 TEST(AudioFeatures, StreamingFrameAlignmentAgainstOfflineIsMeasured) {
   const auto m = model();
   const double lookahead = 2560;  // the element's default 0.16 s
   double worst_ms = 0;
-  int64_t worst_n = 0;
+  int64_t worst_n = 0, compared = 0;
   for (int64_t n = 16000; n <= 20 * 16000; n += 323) {
     const int64_t t50 = m->frame_count(n);
-    const auto t30 = static_cast<int64_t>(static_cast<double>(t50) / 50.0 * 30.0);
-    if (t30 < 2) continue;
-    const double exact = static_cast<double>(t50 - 1) / static_cast<double>(t30 - 1);
+    // Offline's value for a video frame is the 50 Hz position it reads (zeros past the audio).
+    const at::Tensor ramp = at::arange(t50, at::kFloat).reshape({1, t50, 1});
+    const at::Tensor offline = audio::offline_features_from_hidden(ramp).reshape({-1});
     for (int64_t block = 0; (block + 1) * 7680 + lookahead <= n; ++block)  // computed while streaming
-      for (int64_t i = block * 12; i < block * 12 + 12; ++i) {
-        const double j = std::nearbyint(1.2 * static_cast<double>(i));
-        if (j >= static_cast<double>(t30)) continue;  // past the audio: zeros in both
-        const double ms = std::abs(j * 5.0 / 3.0 - j * exact) * 20.0;
+      for (int64_t i = block * 12; i < block * 12 + 12 && i < offline.size(0); ++i) {
+        const double at_offline = offline[i].item<double>();
+        if (i > 0 && at_offline == 0) continue;  // past the audio: zeros in both
+        const double ms = std::abs(audio::streaming_frame_position_50hz(i) - at_offline) * 20.0;
+        ++compared;
         if (ms > worst_ms) worst_ms = ms, worst_n = n;
       }
   }
-  std::printf("[alignment] streaming vs offline: worst %.1f ms (utterance of %lld samples)\n", worst_ms,
-              static_cast<long long>(worst_n));
+  std::printf("[alignment] streaming vs offline: worst %.1f ms (utterance of %lld samples), %lld frames compared\n",
+              worst_ms, static_cast<long long>(worst_n), static_cast<long long>(compared));
   test::record_doc_figure("audio.streaming_alignment.worst_ms", worst_ms);
+  ASSERT_GT(compared, 100000);
   // The offset grows along the utterance to at most (T50-1) - 5/3 (T30-1) 50 Hz
   // frames at its last frame: 2/3..2 frames as T50 mod 5 varies, 7/3 where
   // int(T50/50*30) rounds down one more in float: 46.7 ms. It does not grow
   // with the utterance's length, and a continuous live stream has no end to
   // be measured against (5/3 is the scale both converge to).
   EXPECT_GT(worst_ms, 20.0) << "more than one 50 Hz frame, as the docs say";
-  EXPECT_LE(worst_ms, 7.0 / 3.0 * 20.0 + 1e-6);
+  EXPECT_LE(worst_ms, 7.0 / 3.0 * 20.0 + 1e-3);
+  // At the end of the utterance streaming uses offline's own scale: the same positions.
+  for (const int64_t n : {16000, 16000 + 7 * 323, 5 * 16000 + 123}) {
+    const int64_t t50 = m->frame_count(n);
+    const at::Tensor offline =
+        audio::offline_features_from_hidden(at::arange(t50, at::kFloat).reshape({1, t50, 1})).reshape({-1});
+    for (int64_t i = 1; i < offline.size(0); ++i) {
+      if (offline[i].item<double>() == 0) break;
+      EXPECT_NEAR(audio::streaming_frame_position_50hz(i, t50), offline[i].item<double>(), 1e-3) << "frame " << i;
+    }
+  }
 }
 
 // The blocks are made on the model's device (issue 14: no device->host copy
