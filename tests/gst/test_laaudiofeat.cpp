@@ -3,6 +3,8 @@
 // engine's own feature code, latency.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
 
@@ -73,8 +75,8 @@ std::shared_ptr<const models::Wav2Vec2> engine_model() {
 }
 
 // What the engine gives for one whole utterance in each mode.
-std::vector<at::Tensor> engine_streaming(const std::vector<float>& x, size_t chunk = 1000) {
-  audio::StreamingFeatures s(engine_model(), 1.0, 0.16);
+std::vector<at::Tensor> engine_streaming(const std::vector<float>& x, size_t chunk = 1000, double lookahead = 0.16) {
+  audio::StreamingFeatures s(engine_model(), 1.0, lookahead);
   std::vector<at::Tensor> out;
   for (size_t i = 0; i < x.size(); i += chunk)
     for (auto& b : s.push(x.data() + i, std::min(chunk, x.size() - i))) out.push_back(b);
@@ -168,17 +170,25 @@ TEST(LaAudioFeat, EosInTheMiddleOfABlockDrainsItPadded) {
   test::unref_all(out);
 }
 
+// At the default lookahead and another (which changes what every block sees): the element's
+// blocks are the engine's for the same settings.
 TEST(LaAudioFeat, StreamingModeEqualsTheEngine) {
-  auto f = feat();
-  ASSERT_TRUE(f->h);
   const auto x = voice(4 * kBlock + 3000);
-  push_audio(f->h, x, 0);
-  gst_harness_push_event(f->h, gst_event_new_eos());
-  auto out = f->pull_all();
-  const auto want = engine_streaming(x);
-  ASSERT_EQ(out.size(), want.size());
-  for (size_t b = 0; b < out.size(); ++b) EXPECT_TRUE(at::equal(as_tensor(out[b]), want[b])) << "block " << b;
-  test::unref_all(out);
+  std::vector<at::Tensor> first_blocks;
+  for (const double lookahead : {0.16, 0.3}) {
+    SCOPED_TRACE(lookahead);
+    auto f = feat("streaming", lookahead);
+    ASSERT_TRUE(f->h);
+    push_audio(f->h, x, 0);
+    gst_harness_push_event(f->h, gst_event_new_eos());
+    auto out = f->pull_all();
+    const auto want = engine_streaming(x, 1000, lookahead);
+    ASSERT_EQ(out.size(), want.size());
+    for (size_t b = 0; b < out.size(); ++b) EXPECT_TRUE(at::equal(as_tensor(out[b]), want[b])) << "block " << b;
+    first_blocks.push_back(as_tensor(out[0]).clone());
+    test::unref_all(out);
+  }
+  EXPECT_FALSE(at::equal(first_blocks[0], first_blocks[1])) << "the lookahead changed nothing";
 }
 
 TEST(LaAudioFeat, OfflineModeEmitsEverythingAtEosAsTheEngine) {
@@ -448,7 +458,8 @@ TEST(LaAudioFeat, StreamingOverlapIsDroppedAndJitterIgnored) {
 // clock, continuous in time; the audio that comes back keeps its timestamps.
 // Without it (idle-timeout=0) nothing comes out during the pause.
 TEST(LaAudioFeat, LiveSourceThatGoesQuietKeepsBlocksComing) {
-  for (const double idle : {0.2, 0.0}) {
+  std::map<double, size_t> blocks_during_pause;
+  for (const double idle : {0.2, 1.0, 0.0}) {
     test::ensure_gst();
     const std::string line =
         "appsrc name=src is-live=true format=time caps=\"" + std::string(kAudioCaps) +
@@ -477,6 +488,7 @@ TEST(LaAudioFeat, LiveSourceThatGoesQuietKeepsBlocksComing) {
     speak(t0, 1.0);
     const GstClockTime quiet_from = running_time();
     g_usleep(2 * G_USEC_PER_SEC);  // the source sends nothing
+    const GstClockTime pause_read_at = running_time();
     std::vector<GstClockTime> during;  // PTS of the blocks that came out during the pause
     while (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(out), 0)) {
       during.push_back(GST_BUFFER_PTS(gst_sample_get_buffer(s)));
@@ -499,12 +511,19 @@ TEST(LaAudioFeat, LiveSourceThatGoesQuietKeepsBlocksComing) {
     // Continuous blocks from t0 over the 4 s: ceil(4 / 0.48) = 9.
     ASSERT_EQ(all.size(), 9u) << "idle-timeout " << idle;
     for (size_t b = 0; b < all.size(); ++b) EXPECT_EQ(all[b], t0 + b * kBlockNs) << "block " << b;
+    blocks_during_pause[idle] = during.size();
     if (idle > 0) {
-      // By the end of the pause (quiet_from + 2 s) silence up to about
-      // quiet_from + 2 s - 0.2 s (idle-timeout) has gone in: its blocks (with
-      // 0.16 s lookahead) came out during the pause.
-      EXPECT_GE(during.size(), 4u) << "blocks out during the 2 s pause; audio stopped at "
-                                   << GST_TIME_AS_MSECONDS(quiet_from - t0) << " ms";
+      // When the test reads them (about quiet_from + 2 s), silence up to that
+      // time less idle-timeout has gone in, no further: the blocks that end there
+      // with the 0.16 s lookahead came out during the pause (5 for 0.2 s, 3 for 1 s;
+      // one less allowed for the filler's 40 ms tick and the block's computation).
+      const double filled = GST_TIME_AS_MSECONDS(pause_read_at - t0) / 1000.0 - idle;
+      const auto ready = static_cast<size_t>(std::floor((filled - 0.16) / 0.48));
+      std::printf("[idle] idle-timeout %.1f s: %zu blocks out during the pause, %zu ready by then\n", idle,
+                  during.size(), ready);
+      EXPECT_GE(during.size() + 1, ready) << "idle-timeout " << idle << ": blocks out during the 2 s pause; audio stopped at "
+                                          << GST_TIME_AS_MSECONDS(quiet_from - t0) << " ms";
+      EXPECT_LE(during.size(), ready) << "idle-timeout " << idle << ": silence came sooner than the timeout";
     } else {
       EXPECT_LE(during.size(), 2u) << "without idle, only the spoken second's blocks";
     }
@@ -514,4 +533,6 @@ TEST(LaAudioFeat, LiveSourceThatGoesQuietKeepsBlocksComing) {
     gst_object_unref(out);
     gst_object_unref(p);
   }
+  EXPECT_GT(blocks_during_pause[0.2], blocks_during_pause[1.0]) << "a longer idle-timeout fills later";
+  EXPECT_GT(blocks_during_pause[1.0], blocks_during_pause[0.0]);
 }
