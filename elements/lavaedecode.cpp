@@ -471,6 +471,8 @@ bool context_query(GstLaVaeDecode* self, GstQuery* query) {
 gboolean sink_query(GstPad* pad, GstObject* parent, GstQuery* query) {
   if (GST_QUERY_TYPE(query) == GST_QUERY_ACCEPT_CAPS)
     return la::gst::accept_fixed_caps_of(query, la::gst::kLatentMediaType);
+  if (GST_QUERY_TYPE(query) == GST_QUERY_CAPS)
+    return la::gst::answer_caps_query_any_fields(query, la::gst::kLatentMediaType);
   if (GST_QUERY_TYPE(query) == GST_QUERY_CONTEXT && context_query(LA_VAE_DECODE(parent), query)) return TRUE;
   return gst_pad_query_default(pad, parent, query);
 }

@@ -164,7 +164,10 @@ la::gst::LatentShape output_shape(const State* st) {
 bool check_files(GstLaGen* self, const Settings& s) {
   std::error_code ec;
   auto missing = [&](const char* what, const std::string& path, const char* hint) {
-    GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("%s '%s' does not exist", what, path.c_str()), ("%s", hint));
+    if (path.empty())
+      GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("%s is not set", what), ("%s", hint));
+    else
+      GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("%s '%s' does not exist", what, path.c_str()), ("%s", hint));
     return false;
   };
   if (s.checkpoint_dir.empty())
@@ -397,8 +400,11 @@ bool load(GstLaGen* self) {
   GST_INFO_OBJECT(self, "DiT %s (lora %s) on %s (%s), output %dx%d", s.checkpoint_dir.c_str(),
                   s.lora.empty() ? "none" : s.lora.c_str(), device.str().c_str(), c10::toString(dtype), st->width,
                   st->height);
-  if (s.lora.empty())
-    GST_WARNING_OBJECT(self, "no lora set: running the base Wan2.2-S2V DiT without the LiveAvatar LoRA");
+  if (s.lora.empty())  // allowed (the base model runs), but rarely meant: a visible warning
+    GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
+                        ("lora is not set: running the base Wan2.2-S2V DiT without the LiveAvatar LoRA, which the "
+                         "4-step sampler is distilled for; set lora to LiveAvatar/liveavatar.safetensors"),
+                        (nullptr));
   return true;
 }
 
@@ -725,6 +731,8 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
 gboolean sink_query(GstPad* pad, GstObject* parent, GstQuery* query) {
   if (GST_QUERY_TYPE(query) == GST_QUERY_ACCEPT_CAPS)
     return la::gst::accept_fixed_caps_of(query, la::gst::kFeaturesMediaType);
+  if (GST_QUERY_TYPE(query) == GST_QUERY_CAPS)
+    return la::gst::answer_caps_query_any_fields(query, la::gst::kFeaturesMediaType);
   return gst_pad_query_default(pad, parent, query);
 }
 

@@ -5,10 +5,18 @@
 #   examples/wav-to-mp4.sh CHECKPOINT_DIR LORA IMAGE SPEECH.wav OUT.mp4 [SIZE] [PROMPT]
 #
 # CHECKPOINT_DIR is the Wan2.2-S2V-14B directory, LORA liveavatar.safetensors
-# (docs/checkpoints.md). The audio branch's queue is unbounded: the video
-# branch needs 0.48 s of audio ahead before it can emit a block, and mp4mux
-# interleaves by time, so a bounded audio queue could stall the tee.
+# (docs/checkpoints.md). SIZE is the output area W*H (default 720*400; the
+# picture's aspect, never larger than the picture). The plugin must be on
+# GST_PLUGIN_PATH (a build tree: GST_PLUGIN_PATH=build/elements).
+#
+# The audio branch's queue is unbounded: the video branch needs 0.48 s of
+# audio ahead before it can emit a block, and mp4mux interleaves by time, so a
+# bounded audio queue could stall the tee.
 set -euo pipefail
+if (($# < 5)) || [[ $1 == -h || $1 == --help ]]; then
+  sed -n '2,11p' "$0" >&2
+  exit 2
+fi
 ckpt="$1" lora="$2" image="$3" wav="$4" out="$5" size="${6:-720*400}" prompt="${7:-A person talking to the camera}"
 exec gst-launch-1.0 -e \
   filesrc location="$wav" ! wavparse ! tee name=audio \

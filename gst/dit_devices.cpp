@@ -38,11 +38,10 @@ std::vector<int> parse_dit_devices(const std::string& text) {
                                   "' mixes the CPU (fp32) and CUDA devices (bf16): list only one kind");
   for (int id : ids) {
     if (id < 0) continue;
-    try {
-      resolve_device(id);
-    } catch (const std::exception& e) {
-      throw std::runtime_error("dit-devices '" + text + "' names CUDA device " + std::to_string(id) + ": " + e.what());
-    }
+    const std::string why = why_no_cuda_device(id);
+    if (!why.empty())
+      throw std::runtime_error("dit-devices '" + text + "' names CUDA device " + std::to_string(id) + " but " + why +
+                               "; list devices this machine has, or cpu,cpu to run on the CPU");
   }
   return ids;
 }

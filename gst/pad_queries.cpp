@@ -1,5 +1,7 @@
 #include "gst/pad_queries.h"
 
+#include "gst/media_types.h"
+
 namespace la::gst {
 
 gboolean answer_caps_query(GstQuery* query, GstCaps* caps) {
@@ -21,6 +23,14 @@ gboolean accept_fixed_caps_of(GstQuery* query, const char* media_type) {
   const gboolean ok = gst_caps_is_fixed(caps) && gst_structure_has_name(gst_caps_get_structure(caps, 0), media_type);
   gst_query_set_accept_caps_result(query, ok);
   return TRUE;
+}
+
+gboolean answer_caps_query_any_fields(GstQuery* query, const char* media_type) {
+  GstCaps* caps = gst_caps_new_empty_simple(media_type);
+  GstCaps* in_tensor_memory = gst_caps_new_empty_simple(media_type);
+  gst_caps_set_features(in_tensor_memory, 0, gst_caps_features_new(kTensorMemoryFeature, nullptr));
+  gst_caps_append(caps, in_tensor_memory);
+  return answer_caps_query(query, caps);
 }
 
 GstCaps* pick_caps_with_peer(GstPad* srcpad, GstCaps* offer) {

@@ -13,6 +13,13 @@ gboolean answer_caps_query(GstQuery* query, GstCaps* caps);
 // default check would refuse them with a bare not-negotiated).
 gboolean accept_fixed_caps_of(GstQuery* query, const char* media_type);
 
+// CAPS on a sink pad whose element checks the fields itself (with accept_fixed_caps_of):
+// `media_type` with any fields, in system memory and memory:LiveAvatarTensor, narrowed by
+// the filter. The pad template lists the fields the element takes; answering with it, a link
+// to anything else would fail in gst-launch-1.0 with GStreamer's bare "can't handle caps"
+// before the element could say which field is wrong.
+gboolean answer_caps_query_any_fields(GstQuery* query, const char* media_type);
+
 // Caps for a producer to push on `srcpad`: the first of `offer` (taken, in
 // our order of preference) that the peer takes, fixated; nullptr when the
 // peer takes none of them. An unlinked pad takes the first.

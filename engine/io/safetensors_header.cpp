@@ -72,9 +72,13 @@ SafetensorsHeader parse_safetensors_header(const uint8_t* data, uint64_t file_si
                                            const std::string& file) {
   if (file_size < 8) throw CheckpointError(file, "too short for a safetensors header (" +
                                                      std::to_string(file_size) + " bytes)");
+  // PyTorch's .pth files (the VAE, umT5) are ZIP archives: say so rather than read "PK\3\4..." as a length.
+  if (data[0] == 'P' && data[1] == 'K' && data[2] == 3 && data[3] == 4)
+    throw CheckpointError(file, "is a ZIP archive (a PyTorch .pth file?), not a safetensors file");
   const uint64_t n = read_le64(data);
   if (n > kMaxSafetensorsHeaderBytes)
-    throw CheckpointError(file, "header length " + std::to_string(n) + " exceeds the 100 MB limit");
+    throw CheckpointError(file, "header length " + std::to_string(n) +
+                                    " exceeds the 100 MB limit: not a safetensors file, or a damaged one");
   if (n > file_size - 8)
     throw CheckpointError(file, "header length " + std::to_string(n) + " runs past the end of the " +
                                     std::to_string(file_size) + "-byte file (truncated?)");

@@ -49,6 +49,11 @@ TEST(SafetensorsBadInput, HeaderLengthAbsurd) {
   expect_error(with_header(kGood, std::string(16, '\0'), 1ull << 62), "exceeds the 100 MB limit");
 }
 
+// A .pth given where a .safetensors belongs (lora=Wan2.1_VAE.pth, say): named as what it is.
+TEST(SafetensorsBadInput, ZipArchiveIsNamedAsOne) {
+  expect_error(std::string("PK\x03\x04") + std::string(60, '\0'), "is a ZIP archive (a PyTorch .pth file?)");
+}
+
 TEST(SafetensorsBadInput, TruncatedAtEveryByte) {
   const std::string full = with_header(kGood, std::string(16, '\0'));
   for (size_t cut = 0; cut < full.size(); ++cut) {

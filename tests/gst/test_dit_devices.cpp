@@ -179,7 +179,10 @@ TEST(DitDevicesBadInput, LayoutsThatCannotRunFailAtStartSayingWhatWould) {
   expect_contains(error_starting("cpu,gpu", "auto"), "'gpu'");
   expect_contains(error_starting("cpu,0", "auto"), "mixes the CPU");
   // A GPU that is not there (this machine's count is in the message).
-  expect_contains(error_starting("500,501", "auto"), "dit-devices '500,501' names CUDA device 500");
+  const std::string missing_gpu = error_starting("500,501", "auto");
+  expect_contains(missing_gpu, "dit-devices '500,501' names CUDA device 500 but ");
+  expect_contains(missing_gpu, "or cpu,cpu to run on the CPU");
+  EXPECT_EQ(missing_gpu.find("cuda-device-id"), std::string::npos) << "the property set was dit-devices";
   // More devices than blocks to split, or than steps.
   const std::string too_many = error_starting("cpu,cpu,cpu,cpu,cpu,cpu", "layers");
   expect_contains(too_many, "at most 5");

@@ -213,6 +213,26 @@ TEST(LiveAvatarGen, FlushAndNewSegmentStartANewStream) {
   EXPECT_EQ(run(*g, 0, 2), first);
 }
 
+// Without lora the base model runs (allowed), and a warning says so and what to set; with it,
+// no warning.
+TEST(LiveAvatarGen, WithoutLoraTheBaseModelRunsWithAWarning) {
+  const std::string dir = test::tiny_checkpoint_dir().string(), img = face();
+  Harnessed g("liveavatargen", [&](GstElement* e) {
+    g_object_set(e, "checkpoint-dir", dir.c_str(), "image", img.c_str(), "size", "128*96", nullptr);
+  });
+  ASSERT_TRUE(g.h);
+  gst_harness_set_src_caps_str(g.h, kFeaturesCaps);
+  EXPECT_EQ(run(g, 0, 1).size(), 1u);
+  const auto warnings = g.bus->take(GST_MESSAGE_WARNING);
+  ASSERT_EQ(warnings.size(), 1u);
+  expect_contains(warnings[0], "lora is not set: running the base Wan2.2-S2V DiT");
+  expect_contains(warnings[0], "liveavatar.safetensors");
+  auto with = generator();
+  ASSERT_TRUE(with->h);
+  EXPECT_EQ(run(*with, 0, 1).size(), 1u);
+  EXPECT_TRUE(with->bus->take(GST_MESSAGE_WARNING).empty());
+}
+
 TEST(LiveAvatarGen, CapsThatDoNotFitFailWithAClearMessage) {
   const std::string dir = test::tiny_checkpoint_dir().string(), img = face();
   Harnessed g("liveavatargen", [&](GstElement* e) {
@@ -261,7 +281,7 @@ std::string error_going_to_paused(const std::function<void(GstElement*)>& props)
 TEST(LiveAvatarGenBadInput, MissingOrWrongCheckpointDir) {
   const std::string img = face();
   expect_contains(error_going_to_paused([&](GstElement* e) { g_object_set(e, "image", img.c_str(), nullptr); }),
-                  "checkpoint-dir");
+                  "checkpoint-dir is not set");
   expect_contains(error_going_to_paused([&](GstElement* e) {
                     g_object_set(e, "checkpoint-dir", "/nonexistent/ckpt", "image", img.c_str(), nullptr);
                   }),
@@ -275,6 +295,8 @@ TEST(LiveAvatarGenBadInput, MissingOrWrongCheckpointDir) {
 
 TEST(LiveAvatarGenBadInput, UnreadableImage) {
   const std::string dir = test::tiny_checkpoint_dir().string();
+  expect_contains(error_going_to_paused([&](GstElement* e) { g_object_set(e, "checkpoint-dir", dir.c_str(), nullptr); }),
+                  "image is not set");
   const std::string text = scratch().file("not-a-picture.png");
   std::ofstream(text) << "this is text, not a PNG";
   expect_contains(error_going_to_paused([&](GstElement* e) {
