@@ -108,21 +108,21 @@ GParamSpec* clone_pspec(GParamSpec* p, const char* name, const char* blurb) {
 
 }  // namespace
 
-struct GstLaBin {
+struct GstLiveAvatarBin {
   GstBin parent;
   GstElement* features;
   GstElement* gen;
   GstElement* decode;
   bool audio_model_dir_set;
 };
-struct GstLaBinClass {
+struct GstLiveAvatarBinClass {
   GstBinClass parent_class;
 };
 
-G_DEFINE_TYPE(GstLaBin, gst_la_bin, GST_TYPE_BIN)
+G_DEFINE_TYPE(GstLiveAvatarBin, gst_la_bin, GST_TYPE_BIN)
 GST_ELEMENT_REGISTER_DEFINE(liveavatarbin, "liveavatarbin", GST_RANK_NONE, gst_la_bin_get_type())
 
-#define LA_BIN(obj) (reinterpret_cast<GstLaBin*>(obj))
+#define LA_BIN(obj) (reinterpret_cast<GstLiveAvatarBin*>(obj))
 
 static GstStaticPadTemplate sink_template =
     GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS("audio/x-raw"));
@@ -132,7 +132,7 @@ static GstStaticPadTemplate src_template =
 
 namespace {
 
-GstElement* child(GstLaBin* self, const char* name) {
+GstElement* child(GstLiveAvatarBin* self, const char* name) {
   const std::string n = name;
   return n == "features" ? self->features : n == "gen" ? self->gen : self->decode;
 }
@@ -143,7 +143,7 @@ namespace {
 
 // laaudiofeat's model-dir from checkpoint-dir (liveavatargen holds its value): the release's
 // wav2vec2 directory inside it, or unset with it.
-void derive_audio_model_dir(GstLaBin* self) {
+void derive_audio_model_dir(GstLiveAvatarBin* self) {
   gchar* dir = nullptr;
   g_object_get(self->gen, "checkpoint-dir", &dir, nullptr);
   gchar* model_dir = dir ? g_build_filename(dir, kWav2Vec2Dir, nullptr) : nullptr;
@@ -172,7 +172,7 @@ static void gst_la_bin_get_property(GObject* object, guint id, GValue* value, GP
   g_object_get_property(G_OBJECT(child(LA_BIN(object), p.elements.front())), p.element_property, value);
 }
 
-static void gst_la_bin_class_init(GstLaBinClass* klass) {
+static void gst_la_bin_class_init(GstLiveAvatarBinClass* klass) {
   GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
   gobject_class->set_property = gst_la_bin_set_property;
@@ -204,7 +204,7 @@ static void gst_la_bin_class_init(GstLaBinClass* klass) {
   GST_DEBUG_CATEGORY_INIT(gst_la_bin_debug, "liveavatarbin", 0, "LiveAvatar bin");
 }
 
-static void gst_la_bin_init(GstLaBin* self) {
+static void gst_la_bin_init(GstLiveAvatarBin* self) {
   GstBin* bin = GST_BIN(self);
   GstElement* convert = gst_element_factory_make("audioconvert", "convert");
   GstElement* resample = gst_element_factory_make("audioresample", "resample");

@@ -127,20 +127,20 @@ struct State {
 
 }  // namespace
 
-struct GstLaGen {
+struct GstLiveAvatarGen {
   GstElement parent;
   GstPad* sinkpad;
   GstPad* srcpad;
   State* st;
 };
-struct GstLaGenClass {
+struct GstLiveAvatarGenClass {
   GstElementClass parent_class;
 };
 
-G_DEFINE_TYPE(GstLaGen, gst_la_gen, GST_TYPE_ELEMENT)
+G_DEFINE_TYPE(GstLiveAvatarGen, gst_la_gen, GST_TYPE_ELEMENT)
 GST_ELEMENT_REGISTER_DEFINE(liveavatargen, "liveavatargen", GST_RANK_NONE, gst_la_gen_get_type())
 
-#define LA_GEN(obj) (reinterpret_cast<GstLaGen*>(obj))
+#define LA_GEN(obj) (reinterpret_cast<GstLiveAvatarGen*>(obj))
 
 static GstStaticPadTemplate sink_template =
     GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(LA_FEATURES_CAPS_TEMPLATE));
@@ -161,7 +161,7 @@ la::gst::LatentShape output_shape(const State* st) {
 
 // Every file the element needs, checked before anything is loaded so that the
 // error names the first missing one.
-bool check_files(GstLaGen* self, const Settings& s) {
+bool check_files(GstLiveAvatarGen* self, const Settings& s) {
   std::error_code ec;
   auto missing = [&](const char* what, const std::string& path, const char* hint) {
     if (path.empty())
@@ -186,7 +186,7 @@ bool check_files(GstLaGen* self, const Settings& s) {
 }
 
 // The output size for the image and size= (the image decides the aspect).
-bool output_size(GstLaGen* self, const Settings& s, const at::Tensor& rgb, la::video::Size* out) {
+bool output_size(GstLiveAvatarGen* self, const Settings& s, const at::Tensor& rgb, la::video::Size* out) {
   try {
     *out = la::video::output_size_for_area(rgb.size(0), rgb.size(1), la::video::parse_area(s.size));
   } catch (const std::exception& e) {
@@ -200,7 +200,7 @@ bool output_size(GstLaGen* self, const Settings& s, const at::Tensor& rgb, la::v
 // resolved by the planner), refuses one that does not fit with what would,
 // and loads each stage's part of the DiT on its device. Posts the plan as an
 // element message "liveavatargen-plan".
-bool load_dit_stages(GstLaGen* self, const Settings& s, const std::vector<int>& ids, at::ScalarType dtype,
+bool load_dit_stages(GstLiveAvatarGen* self, const Settings& s, const std::vector<int>& ids, at::ScalarType dtype,
                      const la::models::Umt5Config& t5, la::elements::GeneratorModels& m) {
   State* st = self->st;
   const fs::path dir(s.checkpoint_dir);
@@ -288,7 +288,7 @@ bool load_dit_stages(GstLaGen* self, const Settings& s, const std::vector<int>& 
   return true;
 }
 
-bool load(GstLaGen* self) {
+bool load(GstLiveAvatarGen* self) {
   State* st = self->st;
   Settings s;
   {
@@ -409,7 +409,7 @@ bool load(GstLaGen* self) {
 }
 
 // Creates the stream's generator: encodes the prompt and the image.
-bool start(GstLaGen* self) {
+bool start(GstLiveAvatarGen* self) {
   State* st = self->st;
   Settings s;
   {
@@ -465,7 +465,7 @@ bool start(GstLaGen* self) {
 }
 
 // prompt= / image= set while running: encode them now, for the next block.
-bool apply_changes(GstLaGen* self) {
+bool apply_changes(GstLiveAvatarGen* self) {
   State* st = self->st;
   std::optional<std::string> prompt, image;
   {
@@ -494,7 +494,7 @@ bool apply_changes(GstLaGen* self) {
   return true;
 }
 
-bool set_sink_caps(GstLaGen* self, GstCaps* caps) {
+bool set_sink_caps(GstLiveAvatarGen* self, GstCaps* caps) {
   State* st = self->st;
   la::gst::FeaturesShape f;
   std::string why;
@@ -531,7 +531,7 @@ bool set_sink_caps(GstLaGen* self, GstCaps* caps) {
 
 // Once per stream, in a live pipeline: a warning when generation runs slower than real time (three
 // slow blocks in a row, or any slowness once blocks are being skipped).
-void warn_if_slow(GstLaGen* self) {
+void warn_if_slow(GstLiveAvatarGen* self) {
   State* st = self->st;
   if (!st->latency.live()) return;
   int steps;
@@ -548,7 +548,7 @@ void warn_if_slow(GstLaGen* self) {
 
 // After each generated block: a LATENCY message when the measured processing time grew (live
 // sinks re-configure), and the slowness warning.
-void note_block_time(GstLaGen* self, double seconds, GstClockTime duration) {
+void note_block_time(GstLiveAvatarGen* self, double seconds, GstClockTime duration) {
   State* st = self->st;
   if (st->latency.record(seconds, duration)) {
     GST_INFO_OBJECT(self, "a block now takes up to %" GST_TIME_FORMAT ": latency re-posted",
@@ -560,7 +560,7 @@ void note_block_time(GstLaGen* self, double seconds, GstClockTime duration) {
 
 // The progress message after each block, generated (`seconds` of work) or
 // skipped (0).
-void post_block_progress(GstLaGen* self, GstClockTime pts, double seconds) {
+void post_block_progress(GstLiveAvatarGen* self, GstClockTime pts, double seconds) {
   State* st = self->st;
   la::gst::Progress p;
   p.blocks = st->blocks_out;
@@ -575,13 +575,13 @@ void post_block_progress(GstLaGen* self, GstClockTime pts, double seconds) {
   la::gst::post_progress(GST_ELEMENT(self), GST_CAT_DEFAULT, p);
 }
 
-GstFlowReturn drain(GstLaGen* self);
+GstFlowReturn drain(GstLiveAvatarGen* self);
 
 // skip-late: a live block that would reach the sinks after its time is not
 // generated; a GAP event takes its place (lavaedecode repeats its last frame
 // for it) and the session goes on from the last block it generated. Takes the
 // buffer when it skips.
-bool skip_late_block(GstLaGen* self, GstBuffer* buffer) {
+bool skip_late_block(GstLiveAvatarGen* self, GstBuffer* buffer) {
   State* st = self->st;
   {
     std::lock_guard<std::mutex> g(st->lock);
@@ -609,7 +609,7 @@ bool skip_late_block(GstLaGen* self, GstBuffer* buffer) {
 
 // Takes the oldest block from the generator (waiting for it) and pushes it.
 // `since`: when this thread started working for it (its processing time).
-GstFlowReturn push_oldest(GstLaGen* self, std::chrono::steady_clock::time_point since) {
+GstFlowReturn push_oldest(GstLiveAvatarGen* self, std::chrono::steady_clock::time_point since) {
   State* st = self->st;
   at::Tensor latents;
   try {
@@ -640,7 +640,7 @@ GstFlowReturn push_oldest(GstLaGen* self, std::chrono::steady_clock::time_point 
 
 // Pushes every block still in the generator, before a serialized event
 // (EOS, GAP, SEGMENT, ...) that must follow them.
-GstFlowReturn drain(GstLaGen* self) {
+GstFlowReturn drain(GstLiveAvatarGen* self) {
   State* st = self->st;
   GstFlowReturn ret = GST_FLOW_OK;
   while (ret == GST_FLOW_OK && st->generator && st->generator->pending() > 0)
@@ -866,7 +866,7 @@ static void gst_la_gen_finalize(GObject* object) {
   G_OBJECT_CLASS(gst_la_gen_parent_class)->finalize(object);
 }
 
-static void gst_la_gen_class_init(GstLaGenClass* klass) {
+static void gst_la_gen_class_init(GstLiveAvatarGenClass* klass) {
   GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
   gobject_class->set_property = gst_la_gen_set_property;
@@ -988,7 +988,7 @@ static void gst_la_gen_class_init(GstLaGenClass* klass) {
   GST_DEBUG_CATEGORY_INIT(gst_la_gen_debug, "liveavatargen", 0, "LiveAvatar generator");
 }
 
-static void gst_la_gen_init(GstLaGen* self) {
+static void gst_la_gen_init(GstLiveAvatarGen* self) {
   self->st = new State;
   self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");
   gst_pad_set_chain_function(self->sinkpad, chain);

@@ -193,3 +193,20 @@ TEST(LiveAvatarBin, AudioModelDirWinsOverCheckpointDirInEitherOrder) {
     EXPECT_EQ(b.string_of("decode", "checkpoint-dir"), "/ckpt/a");
   }
 }
+
+// An element made without a name is called after its factory and a number (liveavatargen0),
+// as GStreamer's own are: error messages and GST_DEBUG lines name it so.
+TEST(LiveAvatarElements, DefaultNamesAreTheFactoryNames) {
+  la::test::ensure_gst();
+  for (const std::string factory : {"laaudiofeat", "liveavatargen", "lavaedecode", "liveavatarbin"}) {
+    GstElement* e = gst_element_factory_make(factory.c_str(), nullptr);
+    ASSERT_NE(e, nullptr) << factory;
+    gchar* name = gst_object_get_name(GST_OBJECT(e));
+    const std::string n = name;
+    g_free(name);
+    gst_object_unref(gst_object_ref_sink(e));
+    ASSERT_EQ(n.rfind(factory, 0), 0u) << n;
+    EXPECT_FALSE(n.size() == factory.size()) << n;
+    EXPECT_EQ(n.find_first_not_of("0123456789", factory.size()), std::string::npos) << n;
+  }
+}
