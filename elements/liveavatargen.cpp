@@ -942,7 +942,7 @@ static void gst_la_gen_class_init(GstLiveAvatarGenClass* klass) {
                           "cpu,cpu for tests); the first also runs the text and image encoders. Empty: "
                           "cuda-device-id alone. A layout that does not fit fails NULL->READY with what would "
                           "(docs/several-devices.md)",
-                          "", rw));
+                          nullptr, rw));
   g_object_class_install_property(
       gobject_class, PROP_DIT_SPLIT,
       g_param_spec_enum("dit-split", "DiT split",

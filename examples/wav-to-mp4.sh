@@ -6,7 +6,7 @@
 #
 # CHECKPOINT_DIR is the Wan2.2-S2V-14B directory, LORA liveavatar.safetensors
 # (docs/checkpoints.md). SIZE is the output area W*H (default 720*400; the
-# picture's aspect, never larger than the picture). The plugin must be on
+# picture's aspect, at most its size rounded up to 64s). The plugin must be on
 # GST_PLUGIN_PATH (a build tree: GST_PLUGIN_PATH=build/elements).
 #
 # The audio branch's queue is unbounded: the video branch needs 0.48 s of

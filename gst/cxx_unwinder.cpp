@@ -36,10 +36,14 @@ std::optional<std::string> cxx_unwinder_hazard(const std::string& library) {
   if (library.empty()) return std::nullopt;
   const std::string name = std::filesystem::path(library).filename().string();
   if (name.rfind("libgcc_s.", 0) == 0) return std::nullopt;
+  // A program linked with libgcc's unwinder itself (static libgcc_eh, exported): the same
+  // implementation as libgcc_s, which glibc's cleanups use.
+  std::error_code ec;
+  if (std::filesystem::equivalent(library, "/proc/self/exe", ec)) return std::nullopt;
   return "C++ exceptions in this process are unwound by " + library +
-         " (loaded before libgcc_s.so.1, by GStreamer in gst-launch-1.0), and an exception that crosses glibc's "
-         "pthread_once (std::call_once, used in LibTorch's CUDA code, cuDNN and cuBLAS) aborts the process under "
-         "it. If this process crashes on the GPU, start it with LD_PRELOAD=" +
+         " (found before libgcc_s.so.1: in C programs such as gst-launch-1.0, GStreamer's libunwind), and an "
+         "exception that crosses glibc's pthread_once (std::call_once, used in LibTorch's CUDA code, cuDNN and "
+         "cuBLAS) aborts the process under it. If this process crashes on the GPU, start it with LD_PRELOAD=" +
          libgcc_s_path() + " (docs/troubleshooting.md)";
 }
 

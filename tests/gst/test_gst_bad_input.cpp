@@ -234,3 +234,51 @@ TEST(GstBadInput, LatentBufferOfTheWrongSize) {
   expect_contains(e, "buffer holds 4608 bytes, the caps' block [16,3,4,6] BFloat16 needs 2304");
   EXPECT_EQ(gst_harness_buffers_in_queue(d->h), 0u);
 }
+
+namespace {
+
+// The first ERROR of a launch line (parsed as gst-launch-1.0 parses it: a caps string between
+// two elements is a filtered link) taken to PLAYING, or "(none)".
+std::string first_error_of_line(const std::string& line) {
+  GstElement* p = test::parse(line);
+  if (!p) return "(no pipeline)";
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  GstBus* bus = gst_element_get_bus(p);
+  GstMessage* m = gst_bus_timed_pop_filtered(bus, 60 * GST_SECOND,
+                                             static_cast<GstMessageType>(GST_MESSAGE_ERROR | GST_MESSAGE_EOS));
+  std::string error = "(none)";
+  if (m && GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
+    GError* err = nullptr;
+    gst_message_parse_error(m, &err, nullptr);
+    error = err ? err->message : "";
+    g_clear_error(&err);
+  }
+  if (m) gst_message_unref(m);
+  gst_object_unref(bus);
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(p);
+  return error;
+}
+
+}  // namespace
+
+// Caps between our elements that do not fit (another model's shapes, a hand-written capsfilter)
+// are refused in the element's own words naming the field, also where a launch line links them
+// with a caps filter (docs/elements.md, "Negotiation errors"), not with a bare "can't handle caps"
+// at linking. In-process: gst-launch-1.0 1.22 can hang after an error posted before its main loop
+// runs (docs/troubleshooting.md), which this line's error always is.
+TEST(GstBadInput, CapsThatDoNotFitOurElementsNameTheFieldInALaunchLine) {
+  const std::string dir = test::tiny_checkpoint_dir().string();
+  test::TempDir tmp;
+  const std::string image = test::write_test_png(tmp.file("face.png"), 64, 64, "ball");
+  expect_contains(first_error_of_line("filesrc location=/dev/zero num-buffers=1 blocksize=4096 ! "
+                                      "application/x-liveavatar-latent,channels=8,frames=3,latent-height=4,"
+                                      "latent-width=4,dtype=float32 ! lavaedecode checkpoint-dir=" +
+                                      dir + " ! fakesink"),
+                  "channels=8 but the VAE");
+  expect_contains(first_error_of_line("filesrc location=/dev/zero num-buffers=1 blocksize=4096 ! "
+                                      "application/x-liveavatar-features,layers=25,channels=32,frames=10,"
+                                      "dtype=float32 ! liveavatargen checkpoint-dir=" +
+                                      dir + " image=" + image + " size=64*64 ! fakesink"),
+                  "frames=10");
+}

@@ -369,8 +369,6 @@ TEST(StageDevice, CpuHasNoStreamAndMissingDevicesArePosted) {
   gst_object_unref(element);
 }
 
-// On a GPU each stage runs on its own non-default stream from LibTorch's
-// pool, current only inside its scope (and only on that thread).
 // gst/cxx_unwinder.h. A C++ test program links libstdc++ and libgcc_s before libgstreamer (and
 // its libunwind), so libgcc_s unwinds its exceptions and a GPU stage has nothing to warn about;
 // any other unwinder gets the warning with the preload that replaces it.
@@ -386,8 +384,12 @@ TEST(CxxUnwinder, TestProgramsUseLibgccAndOtherUnwindersAreWarnedAbout) {
   expect_contains(*hazard, "unwound by /usr/lib/x86_64-linux-gnu/libunwind.so.8");
   expect_contains(*hazard, "pthread_once");
   expect_contains(*hazard, "LD_PRELOAD=" + unwinder);
+  // A program with libgcc's unwinder linked in (static libgcc_eh, exported) has the same one.
+  EXPECT_FALSE(gst::cxx_unwinder_hazard("/proc/self/exe").has_value());
 }
 
+// On a GPU each stage runs on its own non-default stream from LibTorch's
+// pool, current only inside its scope (and only on that thread).
 TEST(StageDevice, EachStageHasItsOwnStreamOnTheGpu) {
   if (!has_cuda()) GTEST_SKIP() << "no CUDA device";
   test::ensure_gst();

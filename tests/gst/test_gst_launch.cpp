@@ -154,26 +154,6 @@ TEST(GstLaunch, NamesItsCxxUnwinderAndPreloadingLibgccChangesIt) {
   EXPECT_EQ(word_after(preloaded.output, said), libgcc) << tail(preloaded.output);
 }
 
-// Caps between our elements that do not fit (another model's shapes, a hand-written capsfilter)
-// are refused with the element's own words naming the field, also where gst-launch-1.0 links
-// with a capsfilter (docs/elements.md, "Negotiation errors"), not with a bare "can't handle caps".
-TEST(GstLaunch, CapsThatDoNotFitOurElementsNameTheField) {
-  const std::string dir = test::tiny_checkpoint_dir().string();
-  const Launch latent = gst_launch(
-      "filesrc location=/dev/zero num-buffers=1 blocksize=4096 ! "
-      "application/x-liveavatar-latent,channels=8,frames=3,latent-height=4,latent-width=4,dtype=float32 ! "
-      "lavaedecode checkpoint-dir=" + dir + " ! fakesink");
-  EXPECT_NE(latent.exit_code, 0);
-  EXPECT_NE(latent.output.find("channels=8 but the VAE"), std::string::npos) << tail(latent.output);
-  const Launch features = gst_launch(
-      "filesrc location=/dev/zero num-buffers=1 blocksize=4096 ! "
-      "application/x-liveavatar-features,layers=25,channels=32,frames=10,dtype=float32 ! "
-      "liveavatargen checkpoint-dir=" + dir + " lora=" + lora() + " image=" + picture() + " size=64*64 ! fakesink");
-  EXPECT_NE(features.exit_code, 0);
-  EXPECT_NE(features.output.find("frames=10"), std::string::npos) << tail(features.output);
-  EXPECT_EQ(features.output.find("can't handle caps"), std::string::npos) << tail(features.output);
-}
-
 TEST(GstLaunch, FeaturesOnTheGpu) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
   expect_runs_to_eos(std::string(kSource) + " ! " + features("cuda-device-id=0") + " ! fakesink", true);

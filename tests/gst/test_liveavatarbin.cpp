@@ -165,6 +165,30 @@ TEST(LiveAvatarBin, EveryPropertyReachesTheElementsItStandsFor) {
   EXPECT_EQ(seen.size(), expected_targets().size()) << "a property listed here is missing from the bin";
 }
 
+// The read-only width and height are the generator's: 0 before loading, the output size after
+// NULL->READY (the test above compares the 0s only).
+TEST(LiveAvatarBin, WidthAndHeightAreTheGeneratorsOnceLoaded) {
+  Bin b;
+  ASSERT_TRUE(b.bin);
+  la::test::TempDir dir;
+  const std::string image = la::test::write_test_png(dir.file("face.png"), 160, 96, "ball");
+  const auto ckpt = la::test::tiny_checkpoint_dir();
+  const std::string lora = (ckpt.parent_path() / "LiveAvatar" / "liveavatar.safetensors").string();
+  g_object_set(b.bin, "checkpoint-dir", ckpt.c_str(), "lora", lora.c_str(), "image", image.c_str(), "size", "128*64",
+               nullptr);
+  ASSERT_EQ(gst_element_set_state(b.bin, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+  gint width = 0, height = 0, gen_width = 0, gen_height = 0;
+  g_object_get(b.bin, "width", &width, "height", &height, nullptr);
+  GstElement* gen = b.child("gen");
+  g_object_get(gen, "width", &gen_width, "height", &gen_height, nullptr);
+  gst_object_unref(gen);
+  EXPECT_EQ(width, 128);  // 5:3 in a 128*64 area: 128x64
+  EXPECT_EQ(height, 64);
+  EXPECT_EQ(width, gen_width);
+  EXPECT_EQ(height, gen_height);
+  gst_element_set_state(b.bin, GST_STATE_NULL);
+}
+
 TEST(LiveAvatarBin, AudioModelDirWinsOverCheckpointDirInEitherOrder) {
   const std::string wav2vec2 = "/wav2vec2-large-xlsr-53-english";
   {
