@@ -43,6 +43,7 @@
 #include "gst/memory_usage.h"
 #include "gst/model_cache.h"
 #include "gst/pad_queries.h"
+#include "gst/refused_caps.h"
 #include "gst/block_latency.h"
 #include "gst/progress.h"
 #include "gst/stage_device.h"
@@ -76,6 +77,7 @@ struct State {
   std::string vae_path;
   bool have_shape = false;
   la::gst::LatentShape shape;
+  la::gst::RefusedCaps refused_caps;  // posted once each
   // On CUDA: the device's wrapped primary context, for memory:CUDAMemory
   // output and GstContext sharing; null on the CPU or when GStreamer's CUDA
   // library cannot load the driver (then system memory only).
@@ -362,10 +364,12 @@ bool set_sink_caps(GstLaVaeDecode* self, GstCaps* caps) {
             " but a block is 3 latent frames (12 video frames); liveavatargen sends such blocks";
   }
   if (!why.empty()) {
-    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("upstream latent caps do not fit lavaedecode: %s", why.c_str()),
-                      ("caps %" GST_PTR_FORMAT, caps));
+    if (st->refused_caps.first_refusal(caps))
+      GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("upstream latent caps do not fit lavaedecode: %s", why.c_str()),
+                        ("caps %" GST_PTR_FORMAT, caps));
     return false;
   }
+  st->refused_caps.reset();
   if (st->have_shape && !(shape == st->shape)) {
     // Another size: what came before was another stream.
     drain(self);
@@ -618,6 +622,7 @@ static GstStateChangeReturn gst_la_vae_decode_change_state(GstElement* element, 
       st->stream.reset();
       st->cuda_frames.reset();
       st->have_shape = false;
+      st->refused_caps.reset();
       break;
     }
     case GST_STATE_CHANGE_READY_TO_NULL: {

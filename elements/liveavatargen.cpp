@@ -38,6 +38,7 @@
 #include "gst/memory_usage.h"
 #include "gst/model_cache.h"
 #include "gst/pad_queries.h"
+#include "gst/refused_caps.h"
 #include "gst/block_latency.h"
 #include "gst/late_blocks.h"
 #include "gst/progress.h"
@@ -113,6 +114,7 @@ struct State {
   std::unique_ptr<la::elements::AvatarGenerator> generator;
   la::gst::FeaturesShape features;
   bool have_caps = false;
+  la::gst::RefusedCaps refused_caps;  // posted once each
   bool tensor_memory_out = false;  // negotiated memory:LiveAvatarTensor: latents stay on the device
   bool discont = true;
   uint64_t blocks_out = 0;
@@ -507,10 +509,12 @@ bool set_sink_caps(GstLiveAvatarGen* self, GstCaps* caps) {
             std::to_string(f.frames) + " (is laaudiofeat's wav2vec2 the one of this checkpoint?)";
   }
   if (!why.empty()) {
-    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("features caps do not fit liveavatargen: %s", why.c_str()),
-                      ("caps %" GST_PTR_FORMAT, caps));
+    if (st->refused_caps.first_refusal(caps))
+      GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("features caps do not fit liveavatargen: %s", why.c_str()),
+                        ("caps %" GST_PTR_FORMAT, caps));
     return false;
   }
+  st->refused_caps.reset();
   st->features = f;
   st->have_caps = true;
   GstCaps* out = la::gst::pick_caps_with_peer(
@@ -786,6 +790,7 @@ static GstStateChangeReturn gst_la_gen_change_state(GstElement* element, GstStat
       }
       st->generator.reset();  // the streaming thread has stopped
       st->have_caps = false;
+      st->refused_caps.reset();
       break;
     case GST_STATE_CHANGE_READY_TO_NULL: {
       std::lock_guard<std::mutex> g(st->lock);

@@ -324,8 +324,14 @@ TEST(LaVaeDecode, CapsThatDoNotFitFailNegotiationWithAClearMessage) {
     const auto errors = d->bus->take();
     ASSERT_EQ(errors.size(), 1u) << c.caps;
     test::expect_contains(errors[0], c.words);
-    // Data after refused caps is not-negotiated, not decoded.
+    // Data after refused caps is not-negotiated, not decoded; GStreamer sends the sticky caps
+    // again before each buffer, refused again without another error (gst/refused_caps.h).
     EXPECT_EQ(gst_harness_push(d->h, latent_buffer(latent_blocks(1)[0], 0)), GST_FLOW_NOT_NEGOTIATED);
+    EXPECT_EQ(gst_harness_push(d->h, latent_buffer(latent_blocks(1)[0], kBlockNs)), GST_FLOW_NOT_NEGOTIATED);
+    EXPECT_EQ(d->bus->take().size(), 0u) << "one error per refused caps";
+    // Other caps that do not fit either: their own error.
+    EXPECT_FALSE(negotiate(*d, latent_caps(4)));
+    EXPECT_EQ(d->bus->take().size(), 1u);
   }
 }
 
