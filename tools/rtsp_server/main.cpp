@@ -19,8 +19,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "tools/common/args.h"
 #include "tools/common/avatar_launch.h"
@@ -98,6 +100,37 @@ gboolean on_signal(gpointer loop) {
   return G_SOURCE_REMOVE;
 }
 
+// Every media the factory made (one while shared, another after a media ended), held so that
+// main can stop them before it returns: exit() must not run while the avatar's threads still
+// decode (a Ctrl-C with a client connected crashed in exit's destructors).
+struct Medias {
+  std::mutex lock;
+  std::vector<GstRTSPMedia*> all;
+};
+
+void on_media_configure(GstRTSPMediaFactory*, GstRTSPMedia* media, gpointer data) {
+  auto* medias = static_cast<Medias*>(data);
+  std::lock_guard<std::mutex> g(medias->lock);
+  medias->all.push_back(GST_RTSP_MEDIA(g_object_ref(media)));
+}
+
+GstRTSPFilterResult close_client(GstRTSPServer*, GstRTSPClient*, gpointer) { return GST_RTSP_FILTER_REMOVE; }
+
+// Closes the clients and takes every media's pipeline to NULL (which joins its streaming
+// threads, the avatar's included).
+void stop_serving(GstRTSPServer* server, Medias& medias) {
+  gst_rtsp_server_client_filter(server, close_client, nullptr);
+  std::vector<GstRTSPMedia*> all;
+  {
+    std::lock_guard<std::mutex> g(medias.lock);
+    all.swap(medias.all);
+  }
+  for (GstRTSPMedia* m : all) {
+    gst_rtsp_media_unprepare(m);  // no-op for one already unprepared
+    g_object_unref(m);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -135,6 +168,8 @@ int main(int argc, char** argv) {
   gst_rtsp_media_factory_set_launch(factory, launch.c_str());
   // One pipeline for every client: the avatar is generated once.
   gst_rtsp_media_factory_set_shared(factory, TRUE);
+  Medias medias;
+  g_signal_connect(factory, "media-configure", G_CALLBACK(on_media_configure), &medias);
   GstRTSPMountPoints* mounts = gst_rtsp_server_get_mount_points(server);
   gst_rtsp_mount_points_add_factory(mounts, o.mount.c_str(), factory);  // takes the factory
   g_object_unref(mounts);
@@ -158,7 +193,8 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   g_main_loop_run(loop);
 
-  g_source_destroy(source);
+  g_source_destroy(source);  // no new clients
+  stop_serving(server, medias);
   g_source_unref(source);
   g_main_loop_unref(loop);
   g_object_unref(server);
