@@ -299,10 +299,15 @@ TEST(LaPlan, PrintsTheTableWithTheLastLine) {
 
 TEST(LaPlan, BadArgumentsExitTwoWithAMessage) {
   if (!std::getenv("LA_PLAN")) GTEST_SKIP() << "LA_PLAN is not set";
+  // The second row: numbers whose plan would overflow its sums (or an int) and print a negative
+  // "fits: yes" with status 0, as they did.
   for (const char* args : {"--size 700*384", "--devices 4xfoo", "--split rows", "--vae-device 9", "--bogus",
-                           "--steps", "--checkpoint-dir /nonexistent"}) {
+                           "--steps", "--checkpoint-dir /nonexistent", "--steps 99999999999", "--reserve inf",
+                           "--devices 1x1e30", "--devices 1x1e-300", "--devices 65x24", "--tflops 1e300",
+                           "--size 99999*99999"}) {
     const ToolRun r = run_plan(args);
     EXPECT_EQ(r.status, 2) << args << ": " << r.out;
     EXPECT_NE(r.out.find("la-plan: "), std::string::npos) << args << ": " << r.out;
+    EXPECT_EQ(r.out.find("fits: "), std::string::npos) << args << ": " << r.out;
   }
 }

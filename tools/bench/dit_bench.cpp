@@ -19,6 +19,7 @@
 #include "tools/bench/dit_pipeline_bench.h"
 #include "tools/bench/memory_stats.h"
 #include "tools/common/args.h"
+#include "tools/common/device_arg.h"
 #include "tools/mkcheckpoint/scales.h"
 
 namespace {
@@ -51,6 +52,15 @@ void usage(FILE* f) {
       "different GPUs pass activations (nccl-everywhere: NCCL between stages on one GPU too).\n");
 }
 
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  for (size_t comma; (comma = list.find(',', pos)) != std::string::npos; pos = comma + 1)
+    out.push_back(list.substr(pos, comma - pos));
+  out.push_back(list.substr(pos));
+  return out;
+}
+
 Options parse(int argc, char** argv) {
   Options o;
   la::tools::Args args(argc, argv);
@@ -74,6 +84,10 @@ Options parse(int argc, char** argv) {
   if (o.width % 16 || o.height % 16 || o.width <= 0 || o.height <= 0)
     throw la::tools::UsageError("--width and --height must be positive multiples of 16 (VAE 8 x DiT patch 2)");
   if (o.blocks < 1) throw la::tools::UsageError("--blocks must be >= 1");
+  if (o.steps < 1 || o.steps > 1000) throw la::tools::UsageError("--steps must be 1..1000, got " + std::to_string(o.steps));
+  la::tools::device_arg("--device", o.device);
+  if (!o.devices.empty())
+    for (const std::string& d : split_list(o.devices)) la::tools::device_arg("--devices", d);
   la::tools::scale_by_name(o.scale);
   try {  // the engine's words for a bad name, which is the command line's error here
     la::parallel::parse_gpu_handover(o.handover);
@@ -115,14 +129,6 @@ std::shared_ptr<const la::models::S2vDit> random_dit(const std::string& scale, a
                                           "random " + scale + " DiT");
 }
 
-std::vector<std::string> split_list(const std::string& list) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  for (size_t comma; (comma = list.find(',', pos)) != std::string::npos; pos = comma + 1)
-    out.push_back(list.substr(pos, comma - pos));
-  out.push_back(list.substr(pos));
-  return out;
-}
 
 int run(const Options& o) {
   if (!o.devices.empty()) {

@@ -67,7 +67,8 @@ Options parse(int argc, char** argv) {
     else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
     else args.unknown();
   }
-  if (o.avatar.checkpoint_dir.empty() || o.avatar.image.empty()) throw la::tools::UsageError("--checkpoint-dir and --image are required");
+  if (!o.analyze_only && (o.avatar.checkpoint_dir.empty() || o.avatar.image.empty()))
+    throw la::tools::UsageError("--checkpoint-dir and --image are required (except with --analyze)");
   if (!(o.minutes >= 0.5 && o.minutes <= 24 * 60)) throw la::tools::UsageError("--minutes must be 0.5..1440");
   return o;
 }

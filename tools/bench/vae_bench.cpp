@@ -14,6 +14,7 @@
 #include "engine/models/wan_vae/wan_vae.h"
 #include "tools/bench/memory_stats.h"
 #include "tools/common/args.h"
+#include "tools/common/device_arg.h"
 #include "tools/mkcheckpoint/random_weights.h"
 #include "tools/mkcheckpoint/scales.h"
 
@@ -53,6 +54,7 @@ Options parse(int argc, char** argv) {
   if (o.width % 8 || o.height % 8 || o.width <= 0 || o.height <= 0)
     throw la::tools::UsageError("--width and --height must be positive multiples of 8");
   if (o.blocks < 1 || o.report < 1) throw la::tools::UsageError("--blocks and --report must be >= 1");
+  la::tools::device_arg("--device", o.device);
   return o;
 }
 
