@@ -43,7 +43,7 @@ struct Options {
 
 void usage(FILE* f) {
   std::fprintf(f,
-      "usage: la-bench-dit [--checkpoint DIR [--lora FILE] | --scale tiny|full] [--width W] [--height H]\n"
+      "usage: la-bench-dit [--checkpoint DIR [--lora FILE] | --scale tiny|miniature|full] [--width W] [--height H]\n"
       "                    [--blocks N] [--steps N] [--device cpu|cuda:N] [--dtype f32|bf16|f16] [--fp8]\n"
       "                    [--devices cpu,cpu|cuda:0,cuda:1,... --split steps|layers\n"
       "                     [--handover nccl|copy|nccl-everywhere]]\n"

@@ -32,8 +32,9 @@ struct Options {
 
 void usage(FILE* f) {
   std::fprintf(f,
-      "usage: la-bench-vae [--checkpoint Wan2.1_VAE.pth | --scale tiny|full] [--width W] [--height H]\n"
-      "                    [--blocks N] [--report N] [--device cpu|cuda:N] [--dtype f32|bf16]\n");
+      "usage: la-bench-vae [--checkpoint Wan2.1_VAE.pth | --scale tiny|miniature|full] [--width W] [--height H]\n"
+      "                    [--blocks N] [--report N] [--device cpu|cuda:N] [--dtype f32|bf16|f16]\n"
+      "defaults: --scale tiny, 704x384, 100 blocks, a report every 100 blocks\n");
 }
 
 Options parse(int argc, char** argv) {

@@ -41,7 +41,7 @@ void usage(FILE* f) {
       "                       [--dit-layers N]\n"
       "Writes DIR/Wan2.2-S2V-14B/ and DIR/LiveAvatar/ in the layout of the real release with\n"
       "seeded random weights. tiny (default) runs on a CPU in seconds; full has the real 14B\n"
-      "shapes (about 50 GB in bf16) for benchmarks; miniature is tiny with a wider DiT, the starting\n"
+      "shapes (about 46 GB in bf16) for benchmarks; miniature is tiny with a wider DiT, the starting\n"
       "point of la-train-miniature. The umT5 file is always bf16, as its name says.\n"
       "--dit-layers N gives the DiT N transformer blocks (audio injectors after every 3rd and the\n"
       "last), e.g. to split a tiny DiT over more devices or to benchmark a few full-width blocks.\n");
