@@ -78,7 +78,22 @@ int run(const Options& o) {
   }
   GstElement* src = gst_bin_get_by_name(GST_BIN(p), "src");
   GstElement* out = gst_bin_get_by_name(GST_BIN(p), "out");
-  gst_element_set_state(p, GST_STATE_PLAYING);
+  if (gst_element_set_state(p, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    // Loading failed (a missing image, a bad size...): say why, not "no frame" later.
+    GstBus* bus = gst_element_get_bus(p);
+    GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+    GError* error = nullptr;
+    if (m) gst_message_parse_error(m, &error, nullptr);
+    std::fprintf(stderr, "la-bench-live: the pipeline did not start: %s\n", error ? error->message : "(no error posted)");
+    g_clear_error(&error);
+    if (m) gst_message_unref(m);
+    gst_object_unref(bus);
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(src);
+    gst_object_unref(out);
+    gst_object_unref(p);
+    return 1;
+  }
   GstClock* clock = gst_pipeline_get_clock(GST_PIPELINE(p));
   const auto running = [&] {
     const GstClockTime base = gst_element_get_base_time(p);
@@ -149,6 +164,18 @@ int run(const Options& o) {
   gst_query_unref(q);
   failed = true;
   feeder.join();
+  // The pipeline's own error, if it had one (a missing image, a bad size...): said instead of
+  // only "no frame".
+  std::string pipeline_error;
+  GstBus* bus = gst_element_get_bus(p);
+  if (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
+    GError* err = nullptr;
+    gst_message_parse_error(m, &err, nullptr);
+    pipeline_error = std::string(GST_MESSAGE_SRC_NAME(m)) + ": " + (err ? err->message : "error");
+    g_clear_error(&err);
+    gst_message_unref(m);
+  }
+  gst_object_unref(bus);
   gst_element_set_state(p, GST_STATE_NULL);
   gst_object_unref(clock);
   gst_object_unref(src);
@@ -168,6 +195,7 @@ int run(const Options& o) {
     std::printf("  utterance %zu (starts %.0f ms into its block): onset %.0f ms\n", u, into_block, onset_ms[u]);
     lo = std::min(lo, onset_ms[u]), hi = std::max(hi, onset_ms[u]), sum += onset_ms[u], ++n;
   }
+  if (!pipeline_error.empty()) std::fprintf(stderr, "la-bench-live: the pipeline failed: %s\n", pipeline_error.c_str());
   if (n == 0) {
     std::fprintf(stderr, "la-bench-live: no utterance reached the output\n");
     return 1;
