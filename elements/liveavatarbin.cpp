@@ -137,10 +137,6 @@ GstElement* child(GstLiveAvatarBin* self, const char* name) {
   return n == "features" ? self->features : n == "gen" ? self->gen : self->decode;
 }
 
-}  // namespace
-
-namespace {
-
 // laaudiofeat's model-dir from checkpoint-dir (liveavatargen holds its value): the release's
 // wav2vec2 directory inside it, or unset with it.
 void derive_audio_model_dir(GstLiveAvatarBin* self) {

@@ -20,6 +20,7 @@ namespace {
 // exceptions are not unwound by libgcc_s (the CPU path is unaffected, see there).
 void warn_about_the_unwinder_once(GstElement* element) {
   static std::atomic<bool> warned{false};
+  if (warned.load()) return;  // no lookups for the other elements
   const std::optional<std::string> hazard = cxx_unwinder_hazard(cxx_unwinder_library());
   if (!hazard || warned.exchange(true)) return;
   GST_ELEMENT_WARNING(element, CORE, FAILED, ("%s", hazard->c_str()), (nullptr));

@@ -193,6 +193,29 @@ inline GstElement* parse(const std::string& line) {
   return p;
 }
 
+// Takes `p` to PLAYING and waits for EOS or an error: "" on EOS, "timeout", or the error's
+// "message | debug".
+inline std::string run_to_eos(GstElement* p, GstClockTime timeout) {
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  GstBus* bus = gst_element_get_bus(p);
+  std::string error;
+  GstMessage* m =
+      gst_bus_timed_pop_filtered(bus, timeout, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  if (!m) {
+    error = "timeout";
+  } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
+    GError* err = nullptr;
+    gchar* debug = nullptr;
+    gst_message_parse_error(m, &err, &debug);
+    error = std::string(err ? err->message : "error") + " | " + (debug ? debug : "");
+    g_clear_error(&err);
+    g_free(debug);
+  }
+  if (m) gst_message_unref(m);
+  gst_object_unref(bus);
+  return error;
+}
+
 // A PNG test picture written by GStreamer itself (videotestsrc `pattern`); returns `path`.
 inline std::string write_test_png(const std::string& path, int width, int height, const char* pattern) {
   ensure_gst();

@@ -238,23 +238,11 @@ TEST(GstBadInput, LatentBufferOfTheWrongSize) {
 namespace {
 
 // The first ERROR of a launch line (parsed as gst-launch-1.0 parses it: a caps string between
-// two elements is a filtered link) taken to PLAYING, or "(none)".
+// two elements is a filtered link) taken to PLAYING: "" at EOS, else the error.
 std::string first_error_of_line(const std::string& line) {
   GstElement* p = test::parse(line);
   if (!p) return "(no pipeline)";
-  gst_element_set_state(p, GST_STATE_PLAYING);
-  GstBus* bus = gst_element_get_bus(p);
-  GstMessage* m = gst_bus_timed_pop_filtered(bus, 60 * GST_SECOND,
-                                             static_cast<GstMessageType>(GST_MESSAGE_ERROR | GST_MESSAGE_EOS));
-  std::string error = "(none)";
-  if (m && GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
-    GError* err = nullptr;
-    gst_message_parse_error(m, &err, nullptr);
-    error = err ? err->message : "";
-    g_clear_error(&err);
-  }
-  if (m) gst_message_unref(m);
-  gst_object_unref(bus);
+  const std::string error = test::run_to_eos(p, 60 * GST_SECOND);
   gst_element_set_state(p, GST_STATE_NULL);
   gst_object_unref(p);
   return error;

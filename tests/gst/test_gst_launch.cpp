@@ -28,6 +28,23 @@ struct Launch {
   std::string output;  // stdout and stderr
 };
 
+// `command` run by sh, its stdout and stderr together.
+Launch run_command(const std::string& command) {
+  Launch r;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) {
+    r.output = "popen failed: " + command;
+    return r;
+  }
+  char chunk[4096];
+  size_t n = 0;
+  while ((n = fread(chunk, 1, sizeof chunk, pipe)) > 0) r.output.append(chunk, n);
+  const int status = pclose(pipe);
+  // sh reports a child killed by signal N as 128 + N; timeout too (124 for its own limit).
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
 // gst-launch-1.0 (LA_GST_LAUNCH, set by the build) with `description`, under `timeout`, with
 // --no-fault so that a crash ends the process instead of waiting for a debugger.
 // `with_openmp_threads`: without the suite's OMP_NUM_THREADS=1, i.e. with OpenMP's own thread
@@ -41,21 +58,8 @@ Launch gst_launch(const std::string& description, bool with_openmp_threads = fal
     r.output = "LA_GST_LAUNCH is not set (the build sets it)";
     return r;
   }
-  const std::string command = std::string("env ") + (with_openmp_threads ? "-u OMP_NUM_THREADS " : "") +
-                              environment + " timeout -k 10 " + std::to_string(limit_s) + " " + tool +
-                              " --no-fault " + description + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) {
-    r.output = "popen failed: " + command;
-    return r;
-  }
-  char chunk[4096];
-  size_t n = 0;
-  while ((n = fread(chunk, 1, sizeof chunk, pipe)) > 0) r.output.append(chunk, n);
-  const int status = pclose(pipe);
-  // sh reports a child killed by signal N as 128 + N; timeout too (124 for its own limit).
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
+  return run_command(std::string("env ") + (with_openmp_threads ? "-u OMP_NUM_THREADS " : "") + environment +
+                     " timeout -k 10 " + std::to_string(limit_s) + " " + tool + " --no-fault " + description);
 }
 
 std::string tail(const std::string& s, size_t chars = 3000) {
@@ -110,14 +114,7 @@ std::string word_after(const std::string& text, const std::string& label) {
 
 // Whether `program` links libunwind (ldd lists every library it loads at start).
 bool links_libunwind(const std::string& program) {
-  std::string out;
-  if (FILE* pipe = popen(("ldd " + program + " 2>&1").c_str(), "r")) {
-    char chunk[4096];
-    size_t n = 0;
-    while ((n = fread(chunk, 1, sizeof chunk, pipe)) > 0) out.append(chunk, n);
-    pclose(pipe);
-  }
-  return out.find("libunwind.so") != std::string::npos;
+  return run_command("ldd " + program).output.find("libunwind.so") != std::string::npos;
 }
 
 // gst/cxx_unwinder.h: the way around a libunwind that comes before libgcc_s.

@@ -199,26 +199,7 @@ std::string png(const test::TempDir& dir) { return test::write_test_png(dir.file
 using test::parse;
 
 // Runs to EOS or an error; returns the error ("" on EOS, "timeout").
-std::string run(GstElement* p, GstClockTime timeout) {
-  gst_element_set_state(p, GST_STATE_PLAYING);
-  GstBus* bus = gst_element_get_bus(p);
-  std::string error;
-  GstMessage* m =
-      gst_bus_timed_pop_filtered(bus, timeout, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-  if (!m) {
-    error = "timeout";
-  } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
-    GError* err = nullptr;
-    gchar* debug = nullptr;
-    gst_message_parse_error(m, &err, &debug);
-    error = std::string(err ? err->message : "error") + " | " + (debug ? debug : "");
-    g_clear_error(&err);
-    g_free(debug);
-  }
-  if (m) gst_message_unref(m);
-  gst_object_unref(bus);
-  return error;
-}
+std::string run(GstElement* p, GstClockTime timeout) { return test::run_to_eos(p, timeout); }
 
 // What a reader got: decoded video frames and audio, first timestamps.
 struct ReadBack {

@@ -64,6 +64,21 @@ Options parse(int argc, char** argv) {
 constexpr int kRate = 16000, kChunk = 1600;  // 100 ms buffers, as a sound card or a TTS would send
 
 
+// The first ERROR `pipeline` posted that nobody read, as "element: message"; empty if none.
+std::string pending_error(GstElement* pipeline) {
+  GstBus* bus = gst_element_get_bus(pipeline);
+  std::string text;
+  if (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
+    GError* err = nullptr;
+    gst_message_parse_error(m, &err, nullptr);
+    text = std::string(GST_MESSAGE_SRC_NAME(m)) + ": " + (err ? err->message : "error");
+    g_clear_error(&err);
+    gst_message_unref(m);
+  }
+  gst_object_unref(bus);
+  return text;
+}
+
 int run(const Options& o) {
   gst_init(nullptr, nullptr);
   const std::string line =
@@ -80,14 +95,9 @@ int run(const Options& o) {
   GstElement* out = gst_bin_get_by_name(GST_BIN(p), "out");
   if (gst_element_set_state(p, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
     // Loading failed (a missing image, a bad size...): say why, not "no frame" later.
-    GstBus* bus = gst_element_get_bus(p);
-    GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-    GError* error = nullptr;
-    if (m) gst_message_parse_error(m, &error, nullptr);
-    std::fprintf(stderr, "la-bench-live: the pipeline did not start: %s\n", error ? error->message : "(no error posted)");
-    g_clear_error(&error);
-    if (m) gst_message_unref(m);
-    gst_object_unref(bus);
+    const std::string error = pending_error(p);
+    std::fprintf(stderr, "la-bench-live: the pipeline did not start: %s\n",
+                 error.empty() ? "(no error posted)" : error.c_str());
     gst_element_set_state(p, GST_STATE_NULL);
     gst_object_unref(src);
     gst_object_unref(out);
@@ -164,18 +174,8 @@ int run(const Options& o) {
   gst_query_unref(q);
   failed = true;
   feeder.join();
-  // The pipeline's own error, if it had one (a missing image, a bad size...): said instead of
-  // only "no frame".
-  std::string pipeline_error;
-  GstBus* bus = gst_element_get_bus(p);
-  if (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
-    GError* err = nullptr;
-    gst_message_parse_error(m, &err, nullptr);
-    pipeline_error = std::string(GST_MESSAGE_SRC_NAME(m)) + ": " + (err ? err->message : "error");
-    g_clear_error(&err);
-    gst_message_unref(m);
-  }
-  gst_object_unref(bus);
+  // An error the pipeline posted while it ran: said, not only "no frame".
+  const std::string pipeline_error = pending_error(p);
   gst_element_set_state(p, GST_STATE_NULL);
   gst_object_unref(clock);
   gst_object_unref(src);
