@@ -619,6 +619,28 @@ TEST(LiveOutputs, RtspServerThatCannotListenIsReported) {
   std::printf("rtsp: taken port %d: %s\n", port, why.c_str());
 }
 
+// A bad file fails the server before it serves (it loads the models first), not each client that
+// connects: a missing image, then a missing LoRA, each named, exit status 1.
+TEST(LiveOutputs, RtspServerWithABadFileFailsBeforeServing) {
+  test::TempDir dir;
+  const auto ckpt = test::tiny_checkpoint_dir();
+  const std::string lora = (ckpt.parent_path() / "LiveAvatar" / "liveavatar.safetensors").string();
+  const std::string missing = (dir.path() / "missing.png").string();
+  struct Case {
+    std::string lora, image, named;
+  };
+  for (const Case& c : {Case{lora, missing, "image '" + missing + "' does not exist"},
+                        Case{missing + ".safetensors", png(dir), "lora '" + missing + ".safetensors' does not exist"}}) {
+    SCOPED_TRACE(c.named);
+    RtspServer server(dir.path());
+    const std::string why = server.start(free_loopback_port(), {"--checkpoint-dir", ckpt.string(), "--lora", c.lora,
+                                                                "--image", c.image, "--size", "64*64"});
+    EXPECT_EQ(server.exit_status(), 1) << why;
+    EXPECT_NE(why.find("la-rtsp-server: the media cannot start: " + c.named), std::string::npos) << why;
+    EXPECT_EQ(server.output().find("la-rtsp-server: serving"), std::string::npos) << why;
+  }
+}
+
 TEST(LiveOutputs, RtspGivesEveryFrameAndTheAudioInSync) {
   test::TempDir dir;
   const int port = free_loopback_port();

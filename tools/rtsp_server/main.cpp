@@ -8,10 +8,11 @@
 //                  [--mount /avatar]
 //   la-rtsp-server --launch "( ... name=pay0 ... name=pay1 )" [--port ...]
 //
-// Prints "la-rtsp-server: serving rtsp://ADDRESS:PORT/MOUNT" once it listens
-// (--port 0: a port the system picks, the one printed); exits with status 1
-// and the reason on stderr when it cannot listen (the port taken) or the
-// launch line does not parse. SIGINT / SIGTERM stop it.
+// Loads the avatar's models before it listens, then prints "la-rtsp-server:
+// serving rtsp://ADDRESS:PORT/MOUNT" (--port 0: a port the system picks, the
+// one printed); exits with status 1 and the reason on stderr when a model file
+// or the image is bad, it cannot listen (the port taken) or the launch line
+// does not parse. SIGINT / SIGTERM stop it.
 #include <glib-unix.h>
 #include <gst/gst.h>
 #include <gst/rtsp-server/rtsp-server.h>
@@ -95,6 +96,42 @@ std::string launch_line(const Options& o) {
          " )";
 }
 
+// The media's launch line parsed (the part between its parentheses), and with
+// `to_ready` taken to READY; nullptr after printing why not (the parser's
+// message, or the error an element posted: a missing file, a bad size).
+GstElement* preflight(const std::string& launch, bool to_ready) {
+  std::string body = launch;
+  const auto open = body.find('('), close = body.rfind(')');
+  if (open != std::string::npos && close != std::string::npos && close > open)
+    body = body.substr(open + 1, close - open - 1);
+  GError* err = nullptr;
+  GstElement* pipeline = gst_parse_launch_full(body.c_str(), nullptr, GST_PARSE_FLAG_FATAL_ERRORS, &err);
+  if (!pipeline || err) {
+    std::fprintf(stderr, "la-rtsp-server: the media's launch line does not parse: %s\n  %s\n",
+                 err ? err->message : "?", launch.c_str());
+    g_clear_error(&err);
+    if (pipeline) gst_object_unref(pipeline);
+    return nullptr;
+  }
+  if (!to_ready) return pipeline;
+  std::printf("la-rtsp-server: loading the models\n");
+  std::fflush(stdout);
+  if (gst_element_set_state(pipeline, GST_STATE_READY) != GST_STATE_CHANGE_FAILURE) return pipeline;
+  GstBus* bus = gst_element_get_bus(pipeline);
+  GstMessage* msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  gst_object_unref(bus);
+  gchar* debug = nullptr;
+  if (msg) gst_message_parse_error(msg, &err, &debug);
+  std::fprintf(stderr, "la-rtsp-server: the media cannot start: %s%s%s\n",
+               err ? err->message : "a state change failed", debug ? "\n  " : "", debug ? debug : "");
+  g_clear_error(&err);
+  g_free(debug);
+  if (msg) gst_message_unref(msg);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+  return nullptr;
+}
+
 gboolean on_signal(gpointer loop) {
   g_main_loop_quit(static_cast<GMainLoop*>(loop));
   return G_SOURCE_REMOVE;
@@ -142,25 +179,17 @@ int main(int argc, char** argv) {
   gst_init(nullptr, nullptr);
   const std::string launch = launch_line(o);
 
-  // The launch line is parsed by the factory only when the first client comes:
-  // parse it once here (without starting it) so that a typo fails now.
-  {
-    std::string body = launch;
-    const auto open = body.find('('), close = body.rfind(')');
-    if (open != std::string::npos && close != std::string::npos && close > open)
-      body = body.substr(open + 1, close - open - 1);
-    GError* err = nullptr;
-    GstElement* probe = gst_parse_launch_full(body.c_str(), nullptr, GST_PARSE_FLAG_FATAL_ERRORS, &err);
-    if (!probe || err) {
-      std::fprintf(stderr, "la-rtsp-server: the media's launch line does not parse: %s\n  %s\n",
-                   err ? err->message : "?", launch.c_str());
-      g_clear_error(&err);
-      if (probe) gst_object_unref(probe);
-      return 1;
-    }
-    gst_object_unref(probe);
-  }
-
+  // The factory parses the launch line only when the first client comes, and a
+  // bad checkpoint, LoRA or image would then fail that client alone, after the
+  // server had said it serves. So parse it once now; our own avatar line also
+  // goes to READY, which loads and checks every model file and the image. That
+  // copy stays in READY until the server stops: the process-wide model cache
+  // keeps the weights loaded, so the first client does not wait for them (the
+  // 14B model loads in minutes), and the media's pipeline shares them. A custom
+  // --launch line is only parsed: its sources (a camera, a capture card) may
+  // refuse to be opened twice.
+  GstElement* loaded = preflight(launch, /*to_ready=*/o.launch.empty());
+  if (!loaded) return 1;
   GstRTSPServer* server = gst_rtsp_server_new();
   gst_rtsp_server_set_address(server, o.address.c_str());
   gst_rtsp_server_set_service(server, std::to_string(o.port).c_str());
@@ -182,6 +211,8 @@ int main(int argc, char** argv) {
                  err ? err->message : "unknown error");
     g_clear_error(&err);
     g_object_unref(server);
+    gst_element_set_state(loaded, GST_STATE_NULL);
+    gst_object_unref(loaded);
     return 1;
   }
   g_source_attach(source, nullptr);
@@ -198,5 +229,7 @@ int main(int argc, char** argv) {
   g_source_unref(source);
   g_main_loop_unref(loop);
   g_object_unref(server);
+  gst_element_set_state(loaded, GST_STATE_NULL);
+  gst_object_unref(loaded);
   return 0;
 }
