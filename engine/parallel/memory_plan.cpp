@@ -437,6 +437,17 @@ int64_t planned_umt5_weight_bytes(const models::Umt5Config& cfg, at::ScalarType 
   return n * elem(dtype);
 }
 
+int64_t planned_wav2vec2_weight_bytes(const models::Wav2Vec2Config& cfg, at::ScalarType dtype) {
+  const std::string pos_conv = "wav2vec2.encoder.pos_conv_embed.conv.weight_";
+  int64_t n = 0;
+  for (const auto& spec : models::wav2vec2_tensor_specs(cfg)) {
+    if (spec.name.rfind("lm_head.", 0) == 0 || spec.name == "wav2vec2.masked_spec_embed") continue;  // not kept
+    if (spec.name == pos_conv + "g") continue;  // folded into weight_v's shape: one weight
+    n += models::numel(spec);
+  }
+  return n * elem(dtype);
+}
+
 double planned_forward_flops(const S2vDitConfig& c, const DitLayerRange& range, int64_t tokens, int64_t self_keys) {
   const double l = static_cast<double>(tokens), d = static_cast<double>(c.dim);
   const double per_layer = 8 * l * d * d + 4 * l * static_cast<double>(self_keys) * d + 4 * l * d * d +
@@ -509,13 +520,14 @@ MemoryPlan plan_with_split(const PlanRequest& r, DitSplit split) {
       // loads both), so the device's peak is the same.
       if (it == dit.begin()) dp.encoders = vae_weights + planned_umt5_weight_bytes(r.t5, r.dtype);
     }
+    if (d == r.audio_device) dp.audio_encoder = planned_wav2vec2_weight_bytes(r.wav2vec2, r.dtype);
     if (d == r.vae_device) {
       // The generator's VAE on the same device is the same loaded model.
       const bool shared = !dit.empty() && dit.front() == d;
       dp.vae_decoder = (shared ? 0 : vae_weights) + planned_vae_decode_state_bytes(r.vae, latent_h, latent_w, r.dtype);
     }
     dp.total = dp.weights + dp.kv_rings + dp.sink_cache + dp.prompt_kv + dp.change_copy + dp.peak_activations() +
-               dp.vae_decoder + dp.encoders + dp.reserve;
+               dp.vae_decoder + dp.encoders + dp.audio_encoder + dp.reserve;
     p.devices.push_back(dp);
   }
   if (r.tflops > 0 && slowest > 0)
@@ -550,6 +562,9 @@ MemoryPlan plan_memory(const PlanRequest& r) {
     if (!(g > 0)) throw std::invalid_argument("device capacities must be positive GiB");
   if (r.vae_device < -1 || r.vae_device >= static_cast<int>(r.device_gib.size()))
     throw std::invalid_argument("vae device " + std::to_string(r.vae_device) + " is not one of the " +
+                                std::to_string(r.device_gib.size()) + " devices");
+  if (r.audio_device < -1 || r.audio_device >= static_cast<int>(r.device_gib.size()))
+    throw std::invalid_argument("audio device " + std::to_string(r.audio_device) + " is not one of the " +
                                 std::to_string(r.device_gib.size()) + " devices");
   if (r.steps < 1 || r.blocks_per_clip < 1 || r.frames_per_block < 1)
     throw std::invalid_argument("steps, blocks_per_clip and frames_per_block must be >= 1");
@@ -606,6 +621,7 @@ std::string format_plan(const MemoryPlan& p) {
   row("peak activations", [](const DevicePlan& d) { return gib(d.peak_activations()); });
   row("VAE decoder", [](const DevicePlan& d) { return gib(d.vae_decoder); });
   row("encoders", [](const DevicePlan& d) { return gib(d.encoders); });
+  row("audio encoder", [](const DevicePlan& d) { return gib(d.audio_encoder); });
   row("reserve", [](const DevicePlan& d) { return gib(d.reserve); });
   row("total", [](const DevicePlan& d) { return gib(d.total); });
   row("capacity", [](const DevicePlan& d) { return gib(d.capacity); });
@@ -656,8 +672,9 @@ std::string plan_suggestion(const MemoryPlan& p) {
     q.split = DitSplit::kLayers;
     for (int extra = 1; extra <= 16; ++extra) {
       q.device_gib.push_back(smallest);
-      if (q.vae_device == static_cast<int>(q.device_gib.size()) - 2) {
+      if (q.vae_device == static_cast<int>(q.device_gib.size()) - 2) {  // the VAE's device stays the last
         std::swap(q.device_gib[q.device_gib.size() - 1], q.device_gib[q.device_gib.size() - 2]);
+        if (q.audio_device == q.vae_device) q.audio_device += 1;
         q.vae_device += 1;
       }
       if (fits(q)) {

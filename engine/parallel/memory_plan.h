@@ -40,6 +40,9 @@
 //    is the same device (the process loads a model once per device).
 //  - encoders: umT5 and the Wan VAE the generator encodes
 //    the reference image with, on the first DiT device.
+//  - audio encoder: laaudiofeat's wav2vec2 (the CTC head and the
+//    training-only masked embedding are not kept; the positional conv's
+//    weight norm is held as one weight) on audio_device.
 #pragma once
 
 #include <c10/core/ScalarType.h>
@@ -50,6 +53,7 @@
 
 #include "engine/models/s2v_dit_layout.h"
 #include "engine/models/umt5_layout.h"
+#include "engine/models/wav2vec2_layout.h"
 #include "engine/models/wan_vae_layout.h"
 #include "engine/parallel/partition.h"
 
@@ -59,7 +63,10 @@ struct PlanRequest {
   models::S2vDitConfig cfg;
   models::Umt5Config t5;    // the release's umT5-XXL encoder
   models::WanVaeConfig vae;  // the release's Wan 2.1 VAE
-  int64_t width = 720, height = 400;  // output pixels, multiples of 16
+  models::Wav2Vec2Config wav2vec2;  // the release's wav2vec2-large-xlsr-53-english (laaudiofeat)
+  // Output pixels, multiples of 16. The default is what liveavatargen's
+  // default size=720*400 (an area) gives a 16:9 picture.
+  int64_t width = 704, height = 384;
   int steps = 4;
   int64_t blocks_per_clip = 4, frames_per_block = 3;
   std::vector<double> device_gib;  // capacity of each device
@@ -69,6 +76,10 @@ struct PlanRequest {
   // machine). DiT stages run on every other device (on all of them when it
   // is the only one); the encoders sit on the first DiT device.
   int vae_device = -1;
+  // Index into device_gib of laaudiofeat's wav2vec2, or -1 (not counted: the
+  // generator's own plan, which does not know where laaudiofeat runs).
+  // liveavatarbin puts it on cuda-device-id, beside the VAE decoder.
+  int audio_device = -1;
   // umT5 loaded per prompt and released: noted in the table, but counted,
   // since each prompt change loads it beside the DiT (the peak is the same).
   bool offload = false;
@@ -90,7 +101,7 @@ struct DevicePlan {
   StageAssignment stage;        // valid when dit
   int64_t weights = 0, kv_rings = 0, sink_cache = 0, prompt_kv = 0, change_copy = 0;
   ActivationPeak step, prefill;  // the activation term is the larger
-  int64_t vae_decoder = 0, encoders = 0, reserve = 0;
+  int64_t vae_decoder = 0, encoders = 0, audio_encoder = 0, reserve = 0;
   int64_t total = 0, capacity = 0;
   double flops_per_block = 0;   // matmul FLOPs of this stage per block (all its steps)
   int64_t peak_activations() const { return std::max(step.bytes, prefill.bytes); }
@@ -108,7 +119,7 @@ struct MemoryPlan {
 };
 
 // Throws std::invalid_argument for a size not a multiple of 16, no devices or
-// a vae_device out of range.
+// a vae_device or audio_device out of range.
 MemoryPlan plan_memory(const PlanRequest& request);
 
 // The human table; its last line is exactly
@@ -146,6 +157,8 @@ int64_t planned_vae_weight_bytes(const models::WanVaeConfig& cfg, at::ScalarType
 int64_t planned_vae_decode_state_bytes(const models::WanVaeConfig& cfg, int64_t latent_h, int64_t latent_w,
                                        at::ScalarType dtype);
 int64_t planned_umt5_weight_bytes(const models::Umt5Config& cfg, at::ScalarType dtype);
+// Bytes of wav2vec2's weights as Wav2Vec2::from_store keeps them.
+int64_t planned_wav2vec2_weight_bytes(const models::Wav2Vec2Config& cfg, at::ScalarType dtype);
 // Matmul FLOPs of one forward of `range` over `tokens` noisy tokens
 // attending to `self_keys` keys (tools/bench/dit_flops' counting).
 double planned_forward_flops(const models::S2vDitConfig& cfg, const models::DitLayerRange& range, int64_t tokens,

@@ -18,7 +18,11 @@
 #include <unordered_map>
 #include <string>
 
+#include "engine/io/weight_store.h"
 #include "engine/models/s2v_dit/s2v_dit.h"
+#include "engine/models/umt5/encoder.h"
+#include "engine/models/wan_vae/wan_vae.h"
+#include "engine/models/wav2vec2/wav2vec2.h"
 #include "engine/nn/fp8_linear.h"
 #include "engine/parallel/memory_plan.h"
 #include "engine/parallel/partition.h"
@@ -247,6 +251,47 @@ TEST(MemoryPlan, ActivationPeakWithinTenPercentOfMeasured) {
   EXPECT_NEAR(ratio(planned_prefill.bytes, measured_prefill), 1.0, 0.10);
 }
 
+// The encoders' weight bytes as the planner counts them against the models loaded from a store
+// of every tensor of their layouts (tiny scale, CTC head and masked embedding included): the
+// bytes the counting allocator holds once the model is loaded. The store's tensors are float32
+// and the models load in float64, so every tensor a model keeps is a new allocation (one kept
+// as stored would be a view, and show as a difference).
+TEST(MemoryPlan, EncoderWeightBytesAreTheLoadedModels) {
+  c10::InferenceMode guard;
+  const tools::Scale tiny = tools::scale_by_name("tiny");
+  auto store_of = [](const std::vector<models::TensorSpec>& specs) {
+    std::map<std::string, at::Tensor> t;
+    for (const auto& spec : specs) t[spec.name] = tools::random_tensor(spec, 11, at::kFloat);
+    io::WeightStore store;
+    store.add_tensors("layout", t);
+    return store;
+  };
+  auto held_by = [](auto load) {
+    CountingScope scope;
+    const int64_t before = scope.counter().live();
+    auto model = load();
+    return scope.counter().live() - before;
+  };
+  {
+    io::WeightStore store = store_of(models::wav2vec2_tensor_specs(tiny.wav2vec2));
+    EXPECT_EQ(held_by([&] { return models::Wav2Vec2::from_store(store, tiny.wav2vec2, at::kCPU, at::kDouble); }),
+              parallel::planned_wav2vec2_weight_bytes(tiny.wav2vec2, at::kDouble));
+  }
+  {
+    io::WeightStore store = store_of(models::umt5_tensor_specs(tiny.t5));
+    EXPECT_EQ(held_by([&] { return models::Umt5Encoder::from_store(store, tiny.t5, at::kCPU, at::kDouble); }),
+              parallel::planned_umt5_weight_bytes(tiny.t5, at::kDouble));
+  }
+  {
+    io::WeightStore store = store_of(models::wan_vae_tensor_specs(tiny.vae));
+    EXPECT_EQ(held_by([&] { return models::WanVae::from_store(store, tiny.vae, at::kCPU, at::kDouble); }),
+              parallel::planned_vae_weight_bytes(tiny.vae, at::kDouble));
+  }
+  // The release's wav2vec2 (315M parameters kept): what a 24 GB card gives laaudiofeat in bf16.
+  std::printf("wav2vec2-large-xlsr-53 weights in bf16: %.3f GiB\n",
+              static_cast<double>(parallel::planned_wav2vec2_weight_bytes({}, at::kBFloat16)) / (1 << 30));
+}
+
 TEST(MemoryPlan, AutoSplitAndTheLastLine) {
   parallel::PlanRequest r;  // the release at 720*400
   r.device_gib = {24, 24, 24, 24};
@@ -297,6 +342,37 @@ TEST(LaPlan, PrintsTheTableWithTheLastLine) {
   EXPECT_NE(out.find("frames/s"), std::string::npos) << r.out;
 }
 
+// --checkpoint-dir reads the encoders' shapes from the directory's files: the miniature's umT5,
+// VAE and wav2vec2 take kilobytes, so it fits half a GiB without a reserve (with the release's
+// encoders, as before, it needed 21.6 GiB).
+TEST(LaPlan, ReadsTheEncodersOfTheCheckpoint) {
+  if (!std::getenv("LA_PLAN")) GTEST_SKIP() << "LA_PLAN is not set";
+  const char* src = std::getenv("LA_SOURCE_DIR");
+  const std::string dir = std::string(src ? src : ".") + "/models/miniature";
+  const ToolRun r = run_plan("--checkpoint-dir " + dir + " --devices 1x0.5 --reserve 0 --dtype float32 --size 128*128");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("checkpoint " + dir + "/Wan2.2-S2V-14B: DiT config.json, umT5, VAE, wav2vec2\n", 0), 0u)
+      << r.out;
+  EXPECT_NE(r.out.find("fits: yes, split: steps, largest device: 0.0 of 0.5 GiB"), std::string::npos) << r.out;
+}
+
+// laaudiofeat's wav2vec2 goes where liveavatarbin puts it: beside the VAE decoder, else on
+// device 0; --audio-device moves it, none drops it.
+TEST(LaPlan, PlacesTheAudioEncoder) {
+  if (!std::getenv("LA_PLAN")) GTEST_SKIP() << "LA_PLAN is not set";
+  auto audio_row = [](const std::string& args) {
+    const ToolRun r = run_plan(args);
+    EXPECT_EQ(r.status, 0) << r.out;
+    const size_t at = r.out.find("audio encoder");
+    return at == std::string::npos ? r.out : r.out.substr(at, r.out.find('\n', at) - at);
+  };
+  EXPECT_EQ(audio_row("--devices 1x80"), "audio encoder              0.6");
+  EXPECT_EQ(audio_row("--devices 3x80 --vae-device 2"), "audio encoder              0.0       0.0       0.6");
+  EXPECT_EQ(audio_row("--devices 3x80 --vae-device 2 --audio-device 1"),
+            "audio encoder              0.0       0.6       0.0");
+  EXPECT_EQ(audio_row("--devices 2x80 --audio-device none"), "audio encoder              0.0       0.0");
+}
+
 TEST(LaPlan, BadArgumentsExitTwoWithAMessage) {
   if (!std::getenv("LA_PLAN")) GTEST_SKIP() << "LA_PLAN is not set";
   // The second row: numbers whose plan would overflow its sums (or an int) and print a negative
@@ -304,7 +380,7 @@ TEST(LaPlan, BadArgumentsExitTwoWithAMessage) {
   for (const char* args : {"--size 700*384", "--devices 4xfoo", "--split rows", "--vae-device 9", "--bogus",
                            "--steps", "--checkpoint-dir /nonexistent", "--steps 99999999999", "--reserve inf",
                            "--devices 1x1e30", "--devices 1x1e-300", "--devices 65x24", "--tflops 1e300",
-                           "--size 99999*99999"}) {
+                           "--size 99999*99999", "--audio-device 2", "--audio-device -1"}) {
     const ToolRun r = run_plan(args);
     EXPECT_EQ(r.status, 2) << args << ": " << r.out;
     EXPECT_NE(r.out.find("la-plan: "), std::string::npos) << args << ": " << r.out;

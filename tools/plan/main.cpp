@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "engine/io/json_config.h"
+#include "engine/io/weight_store.h"
+#include "engine/models/infer_config.h"
 #include "engine/parallel/memory_plan.h"
 #include "tools/common/args.h"
 
@@ -21,11 +23,16 @@ using la::parallel::PlanRequest;
 void usage() {
   std::fprintf(stderr,
                "usage: la-plan [--checkpoint-dir DIR] [--size W*H] [--steps N] [--devices 24,24,... | NxGIB]\n"
-               "               [--split auto|steps|layers] [--fp8] [--vae-device K|none] [--offload]\n"
-               "               [--tflops T] [--reserve GIB] [--dtype bfloat16|float16|float32]\n"
-               "  DIR: the Wan2.2-S2V-14B directory, or one holding it (default: the release's 14B config)\n"
-               "  --size: output pixels, multiples of 16 (default 720*400, liveavatargen's default)\n"
-               "  --devices: capacity of each device in GiB (default 1x80)\n");
+               "               [--split auto|steps|layers] [--fp8] [--vae-device K|none] [--audio-device K|none]\n"
+               "               [--offload] [--tflops T] [--reserve GIB] [--dtype bfloat16|float16|float32]\n"
+               "  DIR: the Wan2.2-S2V-14B directory, or one holding it (default: the release's 14B config);\n"
+               "       the encoders' shapes are read from its files\n"
+               "  --size: the output's width*height, multiples of 16 (default 704*384: what liveavatargen's\n"
+               "          default size=720*400, an area, gives a 16:9 picture)\n"
+               "  --devices: capacity of each device in GiB (default 1x80)\n"
+               "  --vae-device: the VAE decoder's device (default none: not counted)\n"
+               "  --audio-device: laaudiofeat's wav2vec2 (default: the VAE's device, else device 0, as\n"
+               "                  liveavatarbin places it)\n");
 }
 
 std::string shown(double v) {
@@ -86,6 +93,12 @@ std::vector<double> parse_devices(const std::string& text) {
   return out;
 }
 
+// A device index K, or "none" (-1).
+int device_index(const std::string& flag, const std::string& text) {
+  if (text == "none") return -1;
+  return static_cast<int>(text == "0" ? 0 : integer(flag, text, kMaxDevices - 1));
+}
+
 void parse_size(const std::string& text, PlanRequest& r) {
   const size_t star = text.find('*');
   if (star == std::string::npos) throw la::tools::UsageError("--size must be W*H, got '" + text + "'");
@@ -93,10 +106,30 @@ void parse_size(const std::string& text, PlanRequest& r) {
   r.height = integer("--size", text.substr(star + 1), 16384);
 }
 
-la::models::S2vDitConfig read_config(const std::string& dir) {
-  for (const fs::path& p : {fs::path(dir) / "config.json", fs::path(dir) / "Wan2.2-S2V-14B" / "config.json"})
-    if (fs::exists(p)) return la::models::S2vDitConfig::from_json(la::io::JsonConfig::load(p.string()));
-  throw la::tools::UsageError("--checkpoint-dir " + dir + " has neither config.json nor Wan2.2-S2V-14B/config.json");
+// The DiT's config.json in DIR or DIR/Wan2.2-S2V-14B; the encoders' configs read back from their
+// files' tensor shapes (headers only, nothing is loaded) where the directory has them, the
+// release's otherwise. Returns what was read, for the first line of the output.
+std::string read_checkpoint(const std::string& dir, PlanRequest& r) {
+  fs::path root;
+  for (const fs::path& d : {fs::path(dir), fs::path(dir) / "Wan2.2-S2V-14B"})
+    if (fs::exists(d / "config.json")) {
+      root = d;
+      break;
+    }
+  if (root.empty())
+    throw la::tools::UsageError("--checkpoint-dir " + dir + " has neither config.json nor Wan2.2-S2V-14B/config.json");
+  r.cfg = la::models::S2vDitConfig::from_json(la::io::JsonConfig::load((root / "config.json").string()));
+  std::string read = "checkpoint " + root.string() + ": DiT config.json", release;
+  auto note = [&](bool found, const char* what) { (found ? read : release) += std::string(", ") + what; };
+  const fs::path t5 = root / "models_t5_umt5-xxl-enc-bf16.pth", vae = root / "Wan2.1_VAE.pth",
+                 w2v = root / "wav2vec2-large-xlsr-53-english" / "config.json";
+  if (fs::exists(t5)) r.t5 = la::models::infer_umt5_config(la::io::WeightStore::open(t5.string()));
+  note(fs::exists(t5), "umT5");
+  if (fs::exists(vae)) r.vae = la::models::infer_wan_vae_config(la::io::WeightStore::open(vae.string()));
+  note(fs::exists(vae), "VAE");
+  if (fs::exists(w2v)) r.wav2vec2 = la::models::Wav2Vec2Config::from_json(la::io::JsonConfig::load(w2v.string()));
+  note(fs::exists(w2v), "wav2vec2");
+  return read + (release.empty() ? "" : "; the release's" + release.substr(1) + " (not in the directory)");
 }
 
 }  // namespace
@@ -104,18 +137,19 @@ la::models::S2vDitConfig read_config(const std::string& dir) {
 int main(int argc, char** argv) {
   PlanRequest r;
   r.device_gib = {80};
-  std::string vae = "none";
+  std::string vae = "none", audio, checkpoint;
   try {
     la::tools::Args args(argc, argv);
     while (args.next()) {
       const std::string& f = args.flag();
-      if (f == "--checkpoint-dir") r.cfg = read_config(args.value());
+      if (f == "--checkpoint-dir") checkpoint = read_checkpoint(args.value(), r);
       else if (f == "--size") parse_size(args.value(), r);
       else if (f == "--steps") r.steps = static_cast<int>(integer(f, args.value(), 1000));
       else if (f == "--devices") r.device_gib = parse_devices(args.value());
       else if (f == "--split") r.split = la::parallel::parse_dit_split(args.value());
       else if (f == "--fp8") r.fp8 = true;
       else if (f == "--vae-device") vae = args.value();
+      else if (f == "--audio-device") audio = args.value();
       else if (f == "--offload") r.offload = true;
       else if (f == "--tflops") r.tflops = number(f, args.value(), 1e6);
       else if (f == "--reserve") {
@@ -134,11 +168,11 @@ int main(int argc, char** argv) {
         args.unknown();
       }
     }
-    if (vae != "none") {
-      const int64_t k = vae == "0" ? 0 : integer("--vae-device", vae, kMaxDevices - 1);
-      r.vae_device = static_cast<int>(k);
-    }
+    r.vae_device = device_index("--vae-device", vae);
+    // liveavatarbin's layout: laaudiofeat on cuda-device-id, the VAE decoder's device.
+    r.audio_device = audio.empty() ? std::max(r.vae_device, 0) : device_index("--audio-device", audio);
     const la::parallel::MemoryPlan plan = la::parallel::plan_memory(r);
+    if (!checkpoint.empty()) std::printf("%s\n", checkpoint.c_str());
     if (!plan.fits) std::printf("%s\n", la::parallel::plan_suggestion(plan).c_str());
     std::printf("%s\n", la::parallel::format_plan(plan).c_str());
     return 0;
