@@ -744,6 +744,29 @@ TEST(LiveOutputs, RtspServerStopsCleanlyWhileAClientPlays) {
   }
 }
 
+// la-webrtc-loopback (LA_WEBRTC_LOOPBACK, set by meson) with a missing image exits with status 1
+// and the element's message naming the file. It used to blame the ICE agent ("is
+// gstreamer1.0-nice installed?") for any pipeline that did not start.
+TEST(LiveOutputs, WebRtcLoopbackWithABadFileNamesIt) {
+  const char* bin = std::getenv("LA_WEBRTC_LOOPBACK");
+  ASSERT_TRUE(bin && access(bin, X_OK) == 0) << "LA_WEBRTC_LOOPBACK is not set or not executable";
+  test::TempDir dir;
+  const auto ckpt = test::tiny_checkpoint_dir();
+  const std::string missing = (dir.path() / "missing.png").string();
+  const std::string cmd = "timeout 120 " + std::string(bin) + " --checkpoint-dir " + ckpt.string() + " --lora " +
+                          (ckpt.parent_path() / "LiveAvatar" / "liveavatar.safetensors").string() + " --image " +
+                          missing + " --size 64*64 --seconds 1 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[1024];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = pclose(p);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << out;
+  EXPECT_NE(out.find("image '" + missing + "' does not exist"), std::string::npos) << out;
+  EXPECT_EQ(out.find("gstreamer1.0-nice"), std::string::npos) << out;
+}
+
 // WebRTC: the publisher's webrtcbin sends to a second webrtcbin in this
 // process; the offer/answer and the ICE candidates are handed over directly
 // (tools/webrtc_loopback/webrtc_link.h, shared with la-webrtc-loopback), ICE

@@ -160,6 +160,7 @@ TEST(MkCheckpointCli, BadArgumentsExitWithUsage) {
       {"", "--out is required"},
       {"--out " + out + " --shards 0", "--shards must be 1..99"},
       {"--out " + out + " --dtype f64", "unknown dtype 'f64'"},
+      {"--out " + out + " --dit-layers 0", "--dit-layers must be 1..1000, got 0"},
   };
   for (const auto& [args, message] : cases) {
     std::string output;

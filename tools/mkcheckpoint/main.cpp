@@ -32,7 +32,7 @@ struct Options {
   uint64_t seed = 42;
   std::string dtype;  // empty: f32 for tiny, bf16 for full
   int shards = 4;
-  int dit_layers = 0;  // 0: the scale's
+  int dit_layers = 0;  // 0 (not given): the scale's
 };
 
 void usage(FILE* f) {
@@ -57,13 +57,16 @@ Options parse(int argc, char** argv) {
     else if (a == "--seed") o.seed = args.uint64_value();
     else if (a == "--dtype") o.dtype = args.value();
     else if (a == "--shards") o.shards = args.int_value();
-    else if (a == "--dit-layers") o.dit_layers = args.int_value();
+    else if (a == "--dit-layers") {
+      o.dit_layers = args.int_value();
+      if (o.dit_layers < 1 || o.dit_layers > 1000)
+        throw la::tools::UsageError("--dit-layers must be 1..1000, got " + std::to_string(o.dit_layers));
+    }
     else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
     else args.unknown();
   }
   if (o.out.empty()) throw la::tools::UsageError("--out is required");
   if (o.shards < 1 || o.shards > 99) throw la::tools::UsageError("--shards must be 1..99");
-  if (o.dit_layers < 0 || o.dit_layers > 1000) throw la::tools::UsageError("--dit-layers must be 1..1000");
   if (o.dtype.empty()) o.dtype = o.scale == "full" ? "bf16" : "f32";
   return o;
 }

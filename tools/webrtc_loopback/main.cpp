@@ -201,7 +201,17 @@ int main(int argc, char** argv) {
   // The receiver first: it must be ready for the sender's offer.
   if (gst_element_set_state(receiver, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE ||
       gst_element_set_state(sender, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
-    std::fprintf(stderr, "la-webrtc-loopback: the pipelines did not start (is gstreamer1.0-nice installed?)\n");
+    // The error an element posted (a missing checkpoint file or image, webrtcbin's own) says why;
+    // without one, the likely cause is webrtcbin's ICE agent.
+    bool said = false;
+    for (GstBus* bus : {receiver_bus, sender_bus})
+      while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
+        on_bus(bus, m, &app);
+        gst_message_unref(m);
+        said = true;
+      }
+    if (!said)
+      std::fprintf(stderr, "la-webrtc-loopback: the pipelines did not start (is gstreamer1.0-nice installed?)\n");
     app.status = 1;
   } else {
     g_main_loop_run(app.loop);
