@@ -69,17 +69,37 @@ TEST(ToolArgs, RefusesWhatIsNotANumber) {
 
 TEST(ToolArgs, RunToolStatusAndUsage) {
   int usages = 0;
-  const auto usage = [&](FILE*) { ++usages; };
-  EXPECT_EQ(la::tools::run_tool("t", usage, [] { return 0; }), 0);
-  EXPECT_EQ(la::tools::run_tool("t", usage, [] { return 3; }), 3);
+  FILE* usage_to = nullptr;
+  const auto usage = [&](FILE* f) {
+    ++usages;
+    usage_to = f;
+  };
+  Argv plain({"t", "--n", "1"});
+  auto run = [&](auto body) { return la::tools::run_tool("t", plain.argc(), plain.argv(), usage, body); };
+  EXPECT_EQ(run([] { return 0; }), 0);
+  EXPECT_EQ(run([] { return 3; }), 3);
   EXPECT_EQ(usages, 0);
-  EXPECT_EQ(la::tools::run_tool("t", usage, []() -> int { throw la::tools::UsageError("bad flag"); }), 2);
+  EXPECT_EQ(run([]() -> int { throw la::tools::UsageError("bad flag"); }), 2);
   EXPECT_EQ(usages, 1);
-  EXPECT_EQ(la::tools::run_tool("t", usage, []() -> int { throw std::runtime_error("no file"); }), 1);
+  EXPECT_EQ(usage_to, stderr);
+  EXPECT_EQ(run([]() -> int { throw std::runtime_error("no file"); }), 1);
   EXPECT_EQ(usages, 1);  // a failure that is not the command line's prints no usage
   // Nor does a value the engine refuses after parsing (a pipeline layout, say).
-  EXPECT_EQ(la::tools::run_tool("t", usage, []() -> int { throw std::invalid_argument("layers split needs..."); }), 1);
+  EXPECT_EQ(run([]() -> int { throw std::invalid_argument("layers split needs..."); }), 1);
   EXPECT_EQ(usages, 1);
+  // -h or --help anywhere: the usage on stdout, status 0, the body not run.
+  for (const char* help : {"-h", "--help"}) {
+    Argv asking({"t", "--n", "1", help});
+    bool ran = false;
+    EXPECT_EQ(la::tools::run_tool("t", asking.argc(), asking.argv(), usage, [&] {
+                ran = true;
+                return 3;
+              }),
+              0);
+    EXPECT_FALSE(ran) << help;
+    EXPECT_EQ(usage_to, stdout) << help;
+  }
+  EXPECT_EQ(usages, 3);
 }
 
 }  // namespace

@@ -113,5 +113,5 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return la::tools::run_tool("la-bench-audio", usage, [&] { return run(parse(argc, argv)); });
+  return la::tools::run_tool("la-bench-audio", argc, argv, usage, [&] { return run(parse(argc, argv)); });
 }

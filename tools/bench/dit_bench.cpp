@@ -230,5 +230,5 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return la::tools::run_tool("la-bench-dit", usage, [&] { return run(parse(argc, argv)); });
+  return la::tools::run_tool("la-bench-dit", argc, argv, usage, [&] { return run(parse(argc, argv)); });
 }

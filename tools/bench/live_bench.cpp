@@ -53,7 +53,6 @@ Options parse(int argc, char** argv) {
     const std::string& a = args.flag();
     if (la::tools::take_avatar_flag(args, o.avatar)) continue;
     if (a == "--utterances") o.utterances = args.int_value();
-    else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
     else args.unknown();
   }
   if (o.avatar.checkpoint_dir.empty() || o.avatar.image.empty()) throw la::tools::UsageError("--checkpoint-dir and --image are required");
@@ -209,5 +208,5 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return la::tools::run_tool("la-bench-live", usage, [&] { return run(parse(argc, argv)); });
+  return la::tools::run_tool("la-bench-live", argc, argv, usage, [&] { return run(parse(argc, argv)); });
 }

@@ -64,7 +64,6 @@ Options parse(int argc, char** argv) {
     if (a == "--minutes") o.minutes = args.double_value();
     else if (a == "--out") o.out = args.value();
     else if (a == "--analyze") o.analyze_only = true;
-    else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
     else args.unknown();
   }
   if (!o.analyze_only && (o.avatar.checkpoint_dir.empty() || o.avatar.image.empty()))
@@ -314,5 +313,5 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return la::tools::run_tool("la-bench-live-soak", usage, [&] { return run(parse(argc, argv)); });
+  return la::tools::run_tool("la-bench-live-soak", argc, argv, usage, [&] { return run(parse(argc, argv)); });
 }

@@ -141,5 +141,5 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return la::tools::run_tool("la-bench-stages", usage, [&] { return run(parse(argc, argv)); });
+  return la::tools::run_tool("la-bench-stages", argc, argv, usage, [&] { return run(parse(argc, argv)); });
 }

@@ -112,5 +112,5 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return la::tools::run_tool("la-bench-vae", usage, [&] { return run(parse(argc, argv)); });
+  return la::tools::run_tool("la-bench-vae", argc, argv, usage, [&] { return run(parse(argc, argv)); });
 }

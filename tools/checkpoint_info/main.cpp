@@ -72,8 +72,13 @@ void section(Report& r, const std::string& title, const fs::path& path, Fn&& fn)
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2 || std::string(argv[1]) == "--help") {
-    std::fprintf(stderr, "usage: la-checkpoint-info DIR   (DIR holds Wan2.2-S2V-14B/ and LiveAvatar/)\n");
+  const char* usage = "usage: la-checkpoint-info DIR   (DIR holds Wan2.2-S2V-14B/ and LiveAvatar/)\n";
+  if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
+    std::fputs(usage, stdout);
+    return 0;
+  }
+  if (argc != 2) {
+    std::fputs(usage, stderr);
     return 2;
   }
   const fs::path root = argv[1];

@@ -70,11 +70,23 @@ class Args {
   std::string flag_;
 };
 
-// A tool's main around `body` (returning the exit status): a UsageError is a bad argument,
-// printed as "<tool>: <why>" with the usage (`usage(stderr)`), status 2; any other exception
-// is printed the same way without the usage, status 1.
+// True when the command line asks for help: -h or --help anywhere in it.
+inline bool asks_for_help(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "-h" || std::string(argv[i]) == "--help") return true;
+  return false;
+}
+
+// A tool's main around `body` (returning the exit status), the same for every tool: -h or
+// --help prints the usage to stdout, status 0, and runs nothing; a UsageError is a bad
+// argument, printed as "<tool>: <why>" with the usage (`usage(stderr)`), status 2; any other
+// exception is printed the same way without the usage, status 1.
 template <typename Usage, typename Body>
-int run_tool(const char* tool, Usage usage, Body body) {
+int run_tool(const char* tool, int argc, char** argv, Usage usage, Body body) {
+  if (asks_for_help(argc, argv)) {
+    usage(stdout);
+    return 0;
+  }
   try {
     return body();
   } catch (const UsageError& e) {

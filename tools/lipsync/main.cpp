@@ -45,7 +45,6 @@ Options parse(int argc, char** argv) {
     else if (a == "--strip-first") o.strip_first = args.int64_value();
     else if (a == "--strip-count") o.strip_count = args.int64_value();
     else if (a == "--strip-step") o.strip_step = args.int64_value();
-    else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
     else args.unknown();
   }
   if (o.video.empty() || o.audio.empty()) throw la::tools::UsageError("--video and --audio are required");
@@ -82,7 +81,7 @@ void run(const Options& o) {
 
 int main(int argc, char** argv) {
   gst_init(&argc, &argv);
-  return la::tools::run_tool("la-lipsync", usage, [&] {
+  return la::tools::run_tool("la-lipsync", argc, argv, usage, [&] {
     run(parse(argc, argv));
     return 0;
   });

@@ -70,7 +70,6 @@ Options parse(int argc, char** argv) {
     else if (a == "--dit-lr") o.dit_lr = args.double_value();
     else if (a == "--threads") o.threads = args.int_value();
     else if (a == "--prompt") o.prompt = args.value();
-    else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
     else args.unknown();
   }
   if (o.init.empty() || o.out.empty()) throw la::tools::UsageError("--init and --out are required");
@@ -178,7 +177,7 @@ void run(const Options& o) {
 
 int main(int argc, char** argv) {
   gst_init(&argc, &argv);
-  return la::tools::run_tool("la-train-miniature", usage, [&] {
+  return la::tools::run_tool("la-train-miniature", argc, argv, usage, [&] {
     run(parse(argc, argv));
     return 0;
   });

@@ -62,7 +62,6 @@ Options parse(int argc, char** argv) {
       if (o.dit_layers < 1 || o.dit_layers > 1000)
         throw la::tools::UsageError("--dit-layers must be 1..1000, got " + std::to_string(o.dit_layers));
     }
-    else if (a == "-h" || a == "--help") { usage(stdout); std::exit(0); }
     else args.unknown();
   }
   if (o.out.empty()) throw la::tools::UsageError("--out is required");
@@ -171,7 +170,7 @@ void run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return la::tools::run_tool("la-mkcheckpoint", usage, [&] {
+  return la::tools::run_tool("la-mkcheckpoint", argc, argv, usage, [&] {
     run(parse(argc, argv));
     return 0;
   });

@@ -20,8 +20,8 @@ namespace {
 namespace fs = std::filesystem;
 using la::parallel::PlanRequest;
 
-void usage() {
-  std::fprintf(stderr,
+void usage(FILE* out) {
+  std::fprintf(out,
                "usage: la-plan [--checkpoint-dir DIR] [--size W*H] [--steps N] [--devices 24,24,... | NxGIB]\n"
                "               [--split auto|steps|layers] [--fp8] [--vae-device K|none] [--audio-device K|none]\n"
                "               [--offload] [--tflops T] [--reserve GIB] [--dtype bfloat16|float16|float32]\n"
@@ -135,6 +135,10 @@ std::string read_checkpoint(const std::string& dir, PlanRequest& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (la::tools::asks_for_help(argc, argv)) {
+    usage(stdout);
+    return 0;
+  }
   PlanRequest r;
   r.device_gib = {80};
   std::string vae = "none", audio, checkpoint;
@@ -161,9 +165,6 @@ int main(int argc, char** argv) {
         else if (v == "float16") r.dtype = at::kHalf;
         else if (v == "float32") r.dtype = at::kFloat;
         else throw la::tools::UsageError("--dtype must be bfloat16, float16 or float32, got '" + v + "'");
-      } else if (f == "--help" || f == "-h") {
-        usage();
-        return 0;
       } else {
         args.unknown();
       }
@@ -178,7 +179,7 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "la-plan: %s\n", e.what());
-    usage();
+    usage(stderr);
     return 2;
   }
 }
