@@ -55,10 +55,19 @@ Options parse(int argc, char** argv) {
 void run(const Options& o) {
   using namespace la::miniature;
   gchar* quoted = g_strescape(o.video.c_str(), nullptr);
-  const auto frames = decode_frames(std::string("filesrc location=\"") + quoted +
-                                    "\" ! decodebin ! videoconvert ! video/x-raw,format=RGB ! "
-                                    "appsink name=frames sync=false");
+  const std::string line = std::string("filesrc location=\"") + quoted +
+                           "\" ! decodebin ! videoconvert ! video/x-raw,format=RGB ! appsink name=frames sync=false";
   g_free(quoted);
+  std::vector<TimedFrame> frames;
+  try {
+    frames = decode_frames(line);
+  } catch (const std::runtime_error& e) {
+    // decodebin's streams all unlinked: none is video (GStreamer says only "not-linked").
+    if (std::string(e.what()).find("not-linked") == std::string::npos) throw;
+    throw std::runtime_error("--video " + o.video +
+                             " has no video stream (an audio file?): give the avatar's video, e.g. the MP4 of "
+                             "examples/wav-to-mp4.sh");
+  }
   if (frames.empty()) throw std::runtime_error(o.video + " has no video frames");
   const std::vector<float> audio = read_audio_16k(o.audio);
   const GstClockTime start = frames.front().pts;
