@@ -51,6 +51,7 @@
 #include "gst/media_types.h"
 #include "gst/model_cache.h"
 #include "gst/pad_queries.h"
+#include "gst/property_state.h"
 #include "gst/block_latency.h"
 #include "gst/running_time_ticker.h"
 #include "gst/stage_device.h"
@@ -252,6 +253,16 @@ GstFlowReturn push_silence(GstLaAudioFeat* self, int64_t samples) {
   return GST_FLOW_OK;
 }
 
+// Once per stream: mode=offline emits its blocks only when the utterance ends, so a live
+// pipeline waits for it (its sinks cannot preroll) until EOS.
+void warn_offline_with_live_source(GstLaAudioFeat* self) {
+  if (!self->st->warned_not_live.exchange(true))
+    GST_ELEMENT_WARNING(self, CORE, NEGOTIATION,
+                        ("mode=offline cannot run with a live source: no features until the utterance ends (EOS), "
+                         "so the pipeline waits until then"),
+                        ("offline features are emitted only at the end of the utterance; use mode=streaming"));
+}
+
 GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   auto* self = LA_AUDIO_FEAT(parent);
   State* st = self->st;
@@ -276,6 +287,9 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   }
   la::elements::AudioTimeline::Placement placement;
   if (!st->timeline.started()) {
+    // Asked at the first buffer: the LATENCY query that would say it comes only once the sinks
+    // have prerolled, which they cannot before the utterance ends.
+    if (!streaming && la::gst::upstream_is_live(self->sinkpad)) warn_offline_with_live_source(self);
     st->timeline.start(GST_BUFFER_PTS_IS_VALID(buffer) ? GST_BUFFER_PTS(buffer) : st->segment.start);
   } else if (streaming && GST_BUFFER_PTS_IS_VALID(buffer)) {
     placement = st->timeline.place(GST_BUFFER_PTS(buffer), static_cast<int64_t>(gst_buffer_get_size(buffer) / sizeof(float)));
@@ -369,6 +383,15 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
       st->eos = true;
       return gst_pad_push_event(self->srcpad, event);
     }
+    case GST_EVENT_SEGMENT_DONE: {
+      // The end of a segment seek's segment (looping, gapless playback): its
+      // last, partial block goes out before the event, as at EOS; the next
+      // segment (a SEGMENT event) starts a new utterance.
+      std::lock_guard<std::mutex> stream_guard(st->stream_lock);
+      const la::gst::StageScope on_stage(st->stage);
+      drain(self);
+      return gst_pad_push_event(self->srcpad, event);
+    }
     case GST_EVENT_GAP: {
       // Streaming: no audio for [timestamp, timestamp + duration) is silence
       // there; the blocks that covers go out (the gap itself is not forwarded:
@@ -410,9 +433,7 @@ gboolean latency_query(GstLaAudioFeat* self, GstQuery* query) {
   if (st->offline) {
     if (live) {
       // Offline output waits for the end of the utterance: no finite latency.
-      if (!st->warned_not_live.exchange(true))
-        GST_ELEMENT_WARNING(self, CORE, NEGOTIATION, ("mode=offline cannot run with a live source"),
-                            ("offline features are emitted only at the end of the utterance; use mode=streaming"));
+      warn_offline_with_live_source(self);
       return FALSE;
     }
     return TRUE;
@@ -577,6 +598,7 @@ static GstStateChangeReturn gst_la_audio_feat_change_state(GstElement* element, 
 }
 
 static void gst_la_audio_feat_set_property(GObject* object, guint id, const GValue* value, GParamSpec* pspec) {
+  la::gst::warn_if_set_while_running(GST_ELEMENT(object), pspec, value);
   State* st = LA_AUDIO_FEAT(object)->st;
   std::lock_guard<std::mutex> g(st->lock);
   Settings& s = st->settings;
@@ -625,8 +647,11 @@ static void gst_la_audio_feat_class_init(GstLaAudioFeatClass* klass) {
 
   // model-dir and cuda-device-id are read when the element goes NULL->READY,
   // the others at READY->PAUSED.
-  const auto load_flags = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
-  const auto stream_flags = static_cast<GParamFlags>(load_flags | GST_PARAM_MUTABLE_READY);
+  // Both kinds are changeable only in NULL or READY (gst-inspect-1.0 says so; a change while
+  // running posts a warning, gst/property_state.h).
+  const auto load_flags =
+      static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+  const auto stream_flags = load_flags;
   g_object_class_install_property(
       gobject_class, PROP_MODEL_DIR,
       g_param_spec_string("model-dir", "wav2vec2 directory",
@@ -669,9 +694,9 @@ static void gst_la_audio_feat_class_init(GstLaAudioFeatClass* klass) {
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
   gst_element_class_set_static_metadata(
-      element_class, "LiveAvatar audio features", "Filter/Audio/Converter",
+      element_class, "LiveAvatar audio features", "Filter/Analyzer/Audio",
       "16 kHz mono audio to wav2vec2 feature blocks (one per 0.48 s, 12 video frames) for liveavatargen",
-      "gst-liveavatar");
+      "the gst-liveavatar developers");
   gst_type_mark_as_plugin_api(mode_get_type(), static_cast<GstPluginAPIFlags>(0));
   GST_DEBUG_CATEGORY_INIT(gst_la_audio_feat_debug, "laaudiofeat", 0, "LiveAvatar audio features");
 }

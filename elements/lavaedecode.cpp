@@ -43,6 +43,7 @@
 #include "gst/memory_usage.h"
 #include "gst/model_cache.h"
 #include "gst/pad_queries.h"
+#include "gst/property_state.h"
 #include "gst/refused_caps.h"
 #include "gst/block_latency.h"
 #include "gst/progress.h"
@@ -383,6 +384,16 @@ bool set_sink_caps(GstLaVaeDecode* self, GstCaps* caps) {
   return negotiate_output(self, shape);
 }
 
+// Once per stream: online=false decodes only at the end of the stream, so a live pipeline
+// waits for it (its sinks cannot preroll) until EOS.
+void warn_offline_with_live_source(GstLaVaeDecode* self) {
+  if (!self->st->warned_not_live.exchange(true))
+    GST_ELEMENT_WARNING(self, CORE, NEGOTIATION,
+                        ("online=false cannot run with a live source: no frames until the stream ends (EOS), so "
+                         "the pipeline waits until then"),
+                        ("online=false decodes only at the end of the stream; use online=true"));
+}
+
 GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   auto* self = LA_VAE_DECODE(parent);
   State* st = self->st;
@@ -400,7 +411,12 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   GstClockTime pts = GST_BUFFER_PTS(buffer);
   if (!GST_CLOCK_TIME_IS_VALID(pts))
     pts = GST_CLOCK_TIME_IS_VALID(st->t0) ? st->t0 + st->frames_out * kFrameDuration : st->segment.start;
-  if (!GST_CLOCK_TIME_IS_VALID(st->t0)) st->t0 = pts;
+  if (!GST_CLOCK_TIME_IS_VALID(st->t0)) {
+    st->t0 = pts;
+    // Asked at the first block: the LATENCY query that would say it comes only once the sinks
+    // have prerolled, which they cannot before the stream ends.
+    if (!st->online && la::gst::upstream_is_live(self->sinkpad)) warn_offline_with_live_source(self);
+  }
 
   std::vector<la::elements::DecodedBlock> decoded;
   const auto start = std::chrono::steady_clock::now();
@@ -441,6 +457,7 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
       return gst_pad_push_event(self->srcpad, la::gst::time_segment_event(GST_OBJECT(self), event, &st->segment));
     }
     case GST_EVENT_EOS:
+    case GST_EVENT_SEGMENT_DONE:  // the end of a segment seek's segment: its kept blocks too
       drain(self);
       return gst_pad_push_event(self->srcpad, event);
     case GST_EVENT_GAP:
@@ -489,9 +506,7 @@ gboolean latency_query(GstLaVaeDecode* self, GstQuery* query) {
   gst_query_parse_latency(query, &live, &min, &max);
   if (!st->online) {
     if (live) {
-      if (!st->warned_not_live.exchange(true))
-        GST_ELEMENT_WARNING(self, CORE, NEGOTIATION, ("online=false cannot run with a live source"),
-                            ("online=false decodes only at the end of the stream; use online=true"));
+      warn_offline_with_live_source(self);
       return FALSE;
     }
     return TRUE;
@@ -640,6 +655,7 @@ static GstStateChangeReturn gst_la_vae_decode_change_state(GstElement* element, 
 }
 
 static void gst_la_vae_decode_set_property(GObject* object, guint id, const GValue* value, GParamSpec* pspec) {
+  la::gst::warn_if_set_while_running(GST_ELEMENT(object), pspec, value);
   State* st = LA_VAE_DECODE(object)->st;
   std::lock_guard<std::mutex> g(st->lock);
   Settings& s = st->settings;
@@ -689,7 +705,9 @@ static void gst_la_vae_decode_class_init(GstLaVaeDecodeClass* klass) {
   element_class->change_state = gst_la_vae_decode_change_state;
 
   // checkpoint-dir, vae and cuda-device-id are read at NULL->READY, online at READY->PAUSED.
-  const auto load_flags = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  // Changeable only in NULL or READY (a change while running posts a warning, gst/property_state.h).
+  const auto load_flags =
+      static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
   g_object_class_install_property(
       gobject_class, PROP_CHECKPOINT_DIR,
       g_param_spec_string("checkpoint-dir", "Checkpoint directory",
@@ -714,14 +732,14 @@ static void gst_la_vae_decode_class_init(GstLaVaeDecodeClass* klass) {
                            "true: decode each block as it arrives (live); false: keep every latent until EOS or a "
                            "new segment and decode them then, as the reference does (same frames, memory grows "
                            "with the stream, not live)",
-                           TRUE, static_cast<GParamFlags>(load_flags | GST_PARAM_MUTABLE_READY)));
+                           TRUE, load_flags));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
   gst_element_class_set_static_metadata(element_class, "LiveAvatar VAE decoder", "Decoder/Video",
                                         "Wan 2.1 VAE streaming decode: latent blocks [16,3,h,w] to 12 video frames "
                                         "each at 8w x 8h, 25 fps",
-                                        "gst-liveavatar");
+                                        "the gst-liveavatar developers");
   GST_DEBUG_CATEGORY_INIT(gst_la_vae_decode_debug, "lavaedecode", 0, "LiveAvatar VAE decoder");
 }
 

@@ -168,11 +168,31 @@ static void gst_la_bin_get_property(GObject* object, guint id, GValue* value, GP
   g_object_get_property(G_OBJECT(child(LA_BIN(object), p.elements.front())), p.element_property, value);
 }
 
+// NULL->READY without checkpoint-dir: the bin says so itself. Its children change state from the
+// sink end, so lavaedecode's own error would come first, suggesting its `vae`, which the bin does
+// not have.
+static GstStateChangeReturn gst_la_bin_change_state(GstElement* element, GstStateChange transition) {
+  auto* self = LA_BIN(element);
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
+    gchar* dir = nullptr;
+    g_object_get(self->gen, "checkpoint-dir", &dir, nullptr);
+    const bool set = dir && *dir;
+    g_free(dir);
+    if (!set) {
+      GST_ELEMENT_ERROR(self, RESOURCE, NOT_FOUND, ("checkpoint-dir is not set"),
+                        ("set checkpoint-dir to the Wan2.2-S2V-14B directory (docs/checkpoints.md)"));
+      return GST_STATE_CHANGE_FAILURE;
+    }
+  }
+  return GST_ELEMENT_CLASS(gst_la_bin_parent_class)->change_state(element, transition);
+}
+
 static void gst_la_bin_class_init(GstLiveAvatarBinClass* klass) {
   GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
   gobject_class->set_property = gst_la_bin_set_property;
   gobject_class->get_property = gst_la_bin_get_property;
+  element_class->change_state = gst_la_bin_change_state;
   guint id = 1;
   for (const Proxy& p : proxies()) {
     GstElementFactory* f = gst_element_factory_find(factory_of(p.elements.front()));
@@ -193,10 +213,10 @@ static void gst_la_bin_class_init(GstLiveAvatarBinClass* klass) {
   }
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
-  gst_element_class_set_static_metadata(element_class, "LiveAvatar bin", "Generator/Video",
+  gst_element_class_set_static_metadata(element_class, "LiveAvatar bin", "Filter/Converter/Audio/Video",
                                         "Any raw audio to a lip-synced avatar video: audioconvert, audioresample, "
                                         "laaudiofeat, liveavatargen, queue, lavaedecode, queue",
-                                        "gst-liveavatar");
+                                        "the gst-liveavatar developers");
   GST_DEBUG_CATEGORY_INIT(gst_la_bin_debug, "liveavatarbin", 0, "LiveAvatar bin");
 }
 

@@ -38,6 +38,7 @@
 #include "gst/memory_usage.h"
 #include "gst/model_cache.h"
 #include "gst/pad_queries.h"
+#include "gst/property_state.h"
 #include "gst/refused_caps.h"
 #include "gst/block_latency.h"
 #include "gst/late_blocks.h"
@@ -808,6 +809,7 @@ static GstStateChangeReturn gst_la_gen_change_state(GstElement* element, GstStat
 }
 
 static void gst_la_gen_set_property(GObject* object, guint id, const GValue* value, GParamSpec* pspec) {
+  la::gst::warn_if_set_while_running(GST_ELEMENT(object), pspec, value);
   State* st = LA_GEN(object)->st;
   std::lock_guard<std::mutex> g(st->lock);
   Settings& s = st->settings;
@@ -879,8 +881,10 @@ static void gst_la_gen_class_init(GstLiveAvatarGenClass* klass) {
   gobject_class->finalize = gst_la_gen_finalize;
   element_class->change_state = gst_la_gen_change_state;
 
-  const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
-  const auto live = static_cast<GParamFlags>(rw | GST_PARAM_MUTABLE_PLAYING);
+  // Read when the element starts: changeable only in NULL or READY (a change while running
+  // posts a warning, gst/property_state.h). `live` ones apply at the next block.
+  const auto rw = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+  const auto live = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
   const auto ro = static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_property(
       gobject_class, PROP_CHECKPOINT_DIR,
@@ -983,13 +987,13 @@ static void gst_la_gen_class_init(GstLiveAvatarGenClass* klass) {
                            "(generation slower than real time): lavaedecode shows the last frame for it, and the delay "
                            "stays bounded. FALSE: generate every block, and the video falls further behind the audio "
                            "with every block. Files (not live) always get every block",
-                           TRUE, static_cast<GParamFlags>(rw | GST_PARAM_MUTABLE_PLAYING)));
+                           TRUE, live));
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
-  gst_element_class_set_static_metadata(element_class, "LiveAvatar generator", "Generator/Video",
+  gst_element_class_set_static_metadata(element_class, "LiveAvatar generator", "Filter/Converter/Video",
                                         "Causal S2V DiT: audio feature blocks to latent video blocks [16,3,h,w] "
                                         "(Wan2.2-S2V-14B + LiveAvatar, 4-step, streaming)",
-                                        "gst-liveavatar");
+                                        "the gst-liveavatar developers");
   GST_DEBUG_CATEGORY_INIT(gst_la_gen_debug, "liveavatargen", 0, "LiveAvatar generator");
 }
 

@@ -58,6 +58,14 @@ GstEvent* time_segment_event(GstObject* element, GstEvent* event, GstSegment* se
   return gst_event_new_segment(segment);
 }
 
+bool upstream_is_live(GstPad* sinkpad) {
+  GstQuery* query = gst_query_new_latency();
+  gboolean live = FALSE;
+  if (gst_pad_peer_query(sinkpad, query)) gst_query_parse_latency(query, &live, nullptr, nullptr);
+  gst_query_unref(query);
+  return live;
+}
+
 void add_latency(GstQuery* query, GstClockTime ours) {
   gboolean live;
   GstClockTime min, max;

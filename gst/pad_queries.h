@@ -31,6 +31,11 @@ GstCaps* pick_caps_with_peer(GstPad* srcpad, GstCaps* offer);
 // without time upstream the stream starts at 0).
 GstEvent* time_segment_event(GstObject* element, GstEvent* event, GstSegment* segment);
 
+// Whether upstream of `sinkpad` is live: a LATENCY query to its peer (false when unanswered).
+// Our elements that emit nothing until the end of a stream ask it at their first buffer, to
+// say at once that they cannot run live (a live pipeline would wait for them, silently, until EOS).
+bool upstream_is_live(GstPad* sinkpad);
+
 // Adds `ours` to an answered LATENCY query's minimum and (when bounded) maximum.
 void add_latency(GstQuery* query, GstClockTime ours);
 

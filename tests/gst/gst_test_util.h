@@ -59,6 +59,18 @@ inline const std::filesystem::path& tiny_checkpoint_dir() {
 inline std::string tiny_wav2vec2_dir() { return (tiny_checkpoint_dir() / "wav2vec2-large-xlsr-53-english").string(); }
 inline std::string tiny_vae_file() { return (tiny_checkpoint_dir() / "Wan2.1_VAE.pth").string(); }
 
+// "text | debug" of an ERROR or WARNING message (the text alone stays empty for other types).
+inline std::string message_text(GstMessage* m) {
+  GError* err = nullptr;
+  gchar* debug = nullptr;
+  if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) gst_message_parse_error(m, &err, &debug);
+  else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) gst_message_parse_warning(m, &err, &debug);
+  std::string text = std::string(err ? err->message : "") + " | " + (debug ? debug : "");
+  g_clear_error(&err);
+  g_free(debug);
+  return text;
+}
+
 // A private bus set on an element (harnessed elements have none), so the
 // test can read the errors, warnings and element messages it posts.
 class BusCollector {
@@ -72,15 +84,7 @@ class BusCollector {
   std::vector<std::string> take(GstMessageType type = GST_MESSAGE_ERROR) {
     std::vector<std::string> out;
     while (GstMessage* m = gst_bus_pop_filtered(bus_, type)) {
-      GError* err = nullptr;
-      gchar* debug = nullptr;
-      if (type == GST_MESSAGE_ERROR)
-        gst_message_parse_error(m, &err, &debug);
-      else
-        gst_message_parse_warning(m, &err, &debug);
-      out.push_back(std::string(err ? err->message : "") + " | " + (debug ? debug : ""));
-      g_clear_error(&err);
-      g_free(debug);
+      out.push_back(message_text(m));
       gst_message_unref(m);
     }
     return out;
@@ -193,25 +197,27 @@ inline GstElement* parse(const std::string& line) {
   return p;
 }
 
-// Takes `p` to PLAYING and waits for EOS or an error: "" on EOS, "timeout", or the error's
-// "message | debug".
-inline std::string run_to_eos(GstElement* p, GstClockTime timeout) {
+// Takes `p` to PLAYING and waits for EOS or an error, and leaves it there (appsinks keep their
+// samples; the caller sets it to NULL): "" on EOS, "timeout" (no message for `timeout`), or the
+// error's "message | debug". `on_element`, if given, sees every element message on the way.
+inline std::string run_to_eos(GstElement* p, GstClockTime timeout,
+                              const std::function<void(GstMessage*)>& on_element = {}) {
   gst_element_set_state(p, GST_STATE_PLAYING);
   GstBus* bus = gst_element_get_bus(p);
   std::string error;
-  GstMessage* m =
-      gst_bus_timed_pop_filtered(bus, timeout, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-  if (!m) {
-    error = "timeout";
-  } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
-    GError* err = nullptr;
-    gchar* debug = nullptr;
-    gst_message_parse_error(m, &err, &debug);
-    error = std::string(err ? err->message : "error") + " | " + (debug ? debug : "");
-    g_clear_error(&err);
-    g_free(debug);
+  for (;;) {
+    GstMessage* m = gst_bus_timed_pop_filtered(
+        bus, timeout, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_ELEMENT));
+    if (!m) {
+      error = "timeout";
+      break;
+    }
+    const auto type = GST_MESSAGE_TYPE(m);
+    if (type == GST_MESSAGE_ELEMENT && on_element) on_element(m);
+    if (type == GST_MESSAGE_ERROR) error = message_text(m);
+    gst_message_unref(m);
+    if (type != GST_MESSAGE_ELEMENT) break;
   }
-  if (m) gst_message_unref(m);
   gst_object_unref(bus);
   return error;
 }

@@ -170,6 +170,31 @@ TEST(LaAudioFeat, EosInTheMiddleOfABlockDrainsItPadded) {
   test::unref_all(out);
 }
 
+// SEGMENT_DONE (the end of a segment seek's segment) drains the partial last block as EOS does,
+// in both modes, and is forwarded: the blocks are the engine's for the whole utterance.
+TEST(LaAudioFeat, SegmentDoneDrainsTheSegmentsLastBlockInBothModes) {
+  for (const char* mode : {"streaming", "offline"}) {
+    SCOPED_TRACE(mode);
+    auto f = feat(mode);
+    ASSERT_TRUE(f->h);
+    const auto x = voice(kBlock + 2000);  // one block and 125 ms
+    push_audio(f->h, x, 0);
+    ASSERT_TRUE(gst_harness_push_event(f->h, gst_event_new_segment_done(GST_FORMAT_TIME, 605 * GST_MSECOND)));
+    auto out = f->pull_all();
+    const auto want = std::string(mode) == "streaming" ? engine_streaming(x) : engine_offline(x);
+    ASSERT_EQ(out.size(), 2u);
+    ASSERT_EQ(want.size(), 2u);
+    for (size_t i = 0; i < out.size(); ++i) EXPECT_TRUE(at::equal(as_tensor(out[i]), want[i])) << "block " << i;
+    bool forwarded = false;
+    while (GstEvent* ev = gst_harness_try_pull_event(f->h)) {
+      forwarded |= GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT_DONE;
+      gst_event_unref(ev);
+    }
+    EXPECT_TRUE(forwarded);
+    test::unref_all(out);
+  }
+}
+
 // At the default lookahead and another (which changes what every block sees): the element's
 // blocks are the engine's for the same settings.
 TEST(LaAudioFeat, StreamingModeEqualsTheEngine) {
@@ -321,6 +346,44 @@ TEST(LaAudioFeat, LatencyIsOneBlockPlusTheLookaheadPlusTheIdleTimeoutPlusMeasure
   const auto warnings = off->bus->take(GST_MESSAGE_WARNING);
   ASSERT_EQ(warnings.size(), 1u);
   test::expect_contains(warnings[0], "mode=offline cannot run with a live source");
+}
+
+// mode=offline with a live source says so at its first buffer. A live pipeline cannot preroll
+// before the utterance ends, so the LATENCY query (which alone warned before) came only at EOS,
+// and a live source that does not end left the pipeline in PAUSED without a word: here the
+// source never ends, and the warning must come anyway. A source that is not live gets none.
+TEST(LaAudioFeat, OfflineWithALiveSourceWarnsAtTheFirstBuffer) {
+  for (const bool live : {true, false}) {
+    SCOPED_TRACE(live ? "live, endless" : "not live");
+    GstElement* p = test::parse(std::string("audiotestsrc ") + (live ? "is-live=true" : "num-buffers=20") +
+                                " samplesperbuffer=1600 ! audio/x-raw,format=F32LE,rate=16000,channels=1 ! "
+                                "laaudiofeat mode=offline model-dir=" + test::tiny_wav2vec2_dir() + " ! fakesink");
+    ASSERT_TRUE(p);
+    gst_element_set_state(p, GST_STATE_PLAYING);
+    GstBus* bus = gst_element_get_bus(p);
+    std::vector<std::string> warnings;
+    bool eos = false;
+    while (GstMessage* m = gst_bus_timed_pop_filtered(
+               bus, 60 * GST_SECOND,
+               static_cast<GstMessageType>(GST_MESSAGE_WARNING | GST_MESSAGE_EOS | GST_MESSAGE_ERROR))) {
+      const GstMessageType type = GST_MESSAGE_TYPE(m);
+      if (type == GST_MESSAGE_WARNING) warnings.push_back(test::message_text(m));
+      if (type == GST_MESSAGE_ERROR) ADD_FAILURE() << test::message_text(m);
+      eos = type == GST_MESSAGE_EOS;
+      gst_message_unref(m);
+      if (type != GST_MESSAGE_WARNING || live) break;  // live: the first warning is the answer
+    }
+    gst_object_unref(bus);
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(p);
+    if (live) {
+      ASSERT_EQ(warnings.size(), 1u) << "no warning within 60 s of a live source";
+      test::expect_contains(warnings[0], "mode=offline cannot run with a live source");
+    } else {
+      EXPECT_TRUE(eos);
+      EXPECT_TRUE(warnings.empty()) << warnings.front();
+    }
+  }
 }
 
 // --------------------------------------------- live audio: time, not counting --

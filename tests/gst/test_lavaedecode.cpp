@@ -309,6 +309,26 @@ TEST(LaVaeDecode, EosIsForwardedAfterTheFrames) {
   gst_event_unref(last);
 }
 
+// SEGMENT_DONE (the end of a segment seek's segment) decodes the kept blocks as EOS does, and
+// is forwarded after the frames: looping and gapless playback get the whole segment.
+TEST(LaVaeDecode, OfflineSegmentDoneDecodesTheKeptBlocks) {
+  auto d = decoder(false);
+  ASSERT_TRUE(d->h);
+  ASSERT_TRUE(negotiate(*d));
+  push_blocks(*d, latent_blocks(2), 0);
+  EXPECT_EQ(gst_harness_buffers_in_queue(d->h), 0u);
+  ASSERT_TRUE(gst_harness_push_event(d->h, gst_event_new_segment_done(GST_FORMAT_TIME, 960 * GST_MSECOND)));
+  EXPECT_EQ(gst_harness_buffers_in_queue(d->h), 24u);
+  GstEvent* last = nullptr;
+  while (GstEvent* ev = gst_harness_try_pull_event(d->h)) {
+    if (last) gst_event_unref(last);
+    last = ev;
+  }
+  ASSERT_NE(last, nullptr);
+  EXPECT_EQ(GST_EVENT_TYPE(last), GST_EVENT_SEGMENT_DONE);
+  gst_event_unref(last);
+}
+
 TEST(LaVaeDecode, CapsThatDoNotFitFailNegotiationWithAClearMessage) {
   struct Case {
     std::string caps, words;
@@ -380,6 +400,18 @@ TEST(LaVaeDecode, LatencyIsMeasuredOnlineAndRefusedLiveOffline) {
   auto off = decoder(false);
   ASSERT_TRUE(off->h);
   EXPECT_FALSE(test::query_latency(off->h, 100 * GST_MSECOND, &min));
+  const auto warnings = off->bus->take(GST_MESSAGE_WARNING);
+  ASSERT_EQ(warnings.size(), 1u);
+  test::expect_contains(warnings[0], "online=false cannot run with a live source");
+}
+
+// online=false with a live upstream (the harness's is) says so at its first block, not only when
+// a LATENCY query comes, which a live pipeline sends only after its sinks prerolled: at EOS.
+TEST(LaVaeDecode, OfflineWithALiveSourceWarnsAtTheFirstBlock) {
+  auto off = decoder(false);
+  ASSERT_TRUE(off->h);
+  ASSERT_TRUE(negotiate(*off));
+  push_blocks(*off, latent_blocks(1), 0);
   const auto warnings = off->bus->take(GST_MESSAGE_WARNING);
   ASSERT_EQ(warnings.size(), 1u);
   test::expect_contains(warnings[0], "online=false cannot run with a live source");

@@ -391,12 +391,7 @@ std::string start_srt_server(GstElement* p) {
   std::string why = "the SRT listener did not start";
   GstBus* bus = gst_element_get_bus(p);
   if (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
-    GError* err = nullptr;
-    gchar* debug = nullptr;
-    gst_message_parse_error(m, &err, &debug);
-    why += std::string(": ") + (err ? err->message : "error") + " | " + (debug ? debug : "");
-    g_clear_error(&err);
-    g_free(debug);
+    why += ": " + test::message_text(m);
     gst_message_unref(m);
   }
   gst_object_unref(bus);
@@ -848,12 +843,7 @@ TEST(LiveOutputs, WebRtcGivesEveryFrameAndTheAudioInSync) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (connect_s < 0 && link->connected()) connect_s = s;
     if (m && GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
-      GError* err = nullptr;
-      gchar* debug = nullptr;
-      gst_message_parse_error(m, &err, &debug);
-      error = std::string(err ? err->message : "error") + " | " + (debug ? debug : "");
-      g_clear_error(&err);
-      g_free(debug);
+      error = test::message_text(m);
     } else if (m && !gst_structure_has_name(gst_message_get_structure(m), la::webrtc::Link::kEosMessage)) {
       gst_message_unref(m);
       continue;

@@ -143,7 +143,9 @@ TEST(LiveAvatarBin, EveryPropertyReachesTheElementsItStandsFor) {
     }
     g_value_init(&from_bin, spec->value_type);
     g_object_get_property(G_OBJECT(b.bin), name.c_str(), &from_bin);
-    if (writable) EXPECT_EQ(g_param_values_cmp(spec, &set, &from_bin), 0) << text_of(&set) << " read back as " << text_of(&from_bin);
+    if (writable) {
+      EXPECT_EQ(g_param_values_cmp(spec, &set, &from_bin), 0) << text_of(&set) << " read back as " << text_of(&from_bin);
+    }
     for (const Target& t : it->second) {
       GstElement* c = b.child(t.child);
       ASSERT_NE(c, nullptr) << t.child;
@@ -186,6 +188,20 @@ TEST(LiveAvatarBin, WidthAndHeightAreTheGeneratorsOnceLoaded) {
   EXPECT_EQ(height, 64);
   EXPECT_EQ(width, gen_width);
   EXPECT_EQ(height, gen_height);
+  gst_element_set_state(b.bin, GST_STATE_NULL);
+}
+
+// Without checkpoint-dir the bin's own error says so (lavaedecode, which starts first, would
+// suggest its `vae`, which the bin does not have), and NULL->READY fails.
+TEST(LiveAvatarBin, MissingCheckpointDirIsTheBinsError) {
+  Bin b;
+  ASSERT_TRUE(b.bin);
+  la::test::BusCollector bus(b.bin);
+  EXPECT_EQ(gst_element_set_state(b.bin, GST_STATE_READY), GST_STATE_CHANGE_FAILURE);
+  const auto errors = bus.take();
+  ASSERT_EQ(errors.size(), 1u);
+  la::test::expect_contains(errors[0], "checkpoint-dir is not set");
+  EXPECT_EQ(errors[0].find("vae"), std::string::npos) << errors[0];
   gst_element_set_state(b.bin, GST_STATE_NULL);
 }
 
@@ -233,4 +249,66 @@ TEST(LiveAvatarElements, DefaultNamesAreTheFactoryNames) {
     EXPECT_FALSE(n.size() == factory.size()) << n;
     EXPECT_EQ(n.find_first_not_of("0123456789", factory.size()), std::string::npos) << n;
   }
+}
+
+// Only image, prompt and skip-late apply while PLAYING (docs/elements.md); every other writable
+// property is read when the element starts, and gst-inspect-1.0 says "changeable only in NULL
+// or READY state" for it. The bin's copies carry the same flags.
+TEST(LiveAvatarElements, OnlyImagePromptAndSkipLateAreChangeableWhilePlaying) {
+  la::test::ensure_gst();
+  const std::set<std::string> playing = {"image", "prompt", "skip-late"};
+  for (const std::string factory : {"laaudiofeat", "liveavatargen", "lavaedecode", "liveavatarbin"}) {
+    auto* e = static_cast<GstElement*>(gst_object_ref_sink(gst_element_factory_make(factory.c_str(), nullptr)));
+    ASSERT_NE(e, nullptr) << factory;
+    guint n = 0;
+    GParamSpec** specs = g_object_class_list_properties(G_OBJECT_GET_CLASS(e), &n);
+    for (guint i = 0; i < n; ++i) {
+      const GParamSpec* spec = specs[i];
+      if (spec->owner_type == GST_TYPE_OBJECT || !(spec->flags & G_PARAM_WRITABLE)) continue;  // name, parent
+      if (spec->owner_type == GST_TYPE_BIN) continue;  // async-handling, message-forward: GstBin's own
+      const bool live = playing.count(spec->name) > 0;
+      EXPECT_EQ((spec->flags & GST_PARAM_MUTABLE_PLAYING) != 0, live) << factory << " " << spec->name;
+      EXPECT_EQ((spec->flags & GST_PARAM_MUTABLE_READY) != 0, !live) << factory << " " << spec->name;
+    }
+    g_free(specs);
+    gst_object_unref(e);
+  }
+}
+
+// A property read at the start, changed while PLAYING, posts a warning naming it (it used to be
+// taken silently and do nothing until the next start); the same value again, or a property that
+// applies while PLAYING, does not.
+TEST(LiveAvatarBin, ChangingAStartPropertyWhilePlayingWarns) {
+  la::test::TempDir dir;
+  const auto ckpt = la::test::tiny_checkpoint_dir();
+  GstElement* p = la::test::parse(
+      "audiotestsrc is-live=true samplesperbuffer=1600 ! liveavatarbin name=avatar checkpoint-dir=" + ckpt.string() +
+      " lora=" + (ckpt.parent_path() / "LiveAvatar" / "liveavatar.safetensors").string() +
+      " image=" + la::test::write_test_png(dir.file("face.png"), 96, 96, "ball") + " size=64*64 ! fakesink");
+  ASSERT_TRUE(p);
+  ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  GstElement* avatar = gst_bin_get_by_name(GST_BIN(p), "avatar");
+  GstBus* bus = gst_element_get_bus(p);
+  auto warnings = [&] {
+    std::vector<std::string> out;
+    while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING)) {
+      out.push_back(la::test::message_text(m));
+      gst_message_unref(m);
+    }
+    return out;
+  };
+  ASSERT_EQ(gst_element_get_state(p, nullptr, nullptr, 60 * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
+  warnings();  // whatever the start said (a missing lora is none here)
+  g_object_set(avatar, "steps", 8, nullptr);
+  auto w = warnings();
+  ASSERT_EQ(w.size(), 1u);
+  la::test::expect_contains(w[0], "steps changed while PLAYING: it is read when the element starts");
+  g_object_set(avatar, "steps", 8, nullptr);  // unchanged now
+  g_object_set(avatar, "prompt", "A person smiling", nullptr);
+  w = warnings();
+  EXPECT_TRUE(w.empty()) << w.front();
+  gst_object_unref(bus);
+  gst_object_unref(avatar);
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(p);
 }

@@ -409,12 +409,7 @@ class Playing {
  private:
   void take_errors() {
     while (GstMessage* m = gst_bus_pop_filtered(bus_, GST_MESSAGE_ERROR)) {
-      GError* err = nullptr;
-      gchar* debug = nullptr;
-      gst_message_parse_error(m, &err, &debug);
-      errors_ += std::string(err ? err->message : "") + " | " + (debug ? debug : "") + "\n";
-      g_clear_error(&err);
-      g_free(debug);
+      errors_ += test::message_text(m) + "\n";
       gst_message_unref(m);
     }
   }
