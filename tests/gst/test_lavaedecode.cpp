@@ -292,41 +292,28 @@ TEST(LaVaeDecode, OfflineFlushDropsKeptBlocks) {
   EXPECT_EQ(gst_harness_buffers_in_queue(d->h), 12u);
 }
 
-TEST(LaVaeDecode, EosIsForwardedAfterTheFrames) {
-  auto d = decoder(false);
-  ASSERT_TRUE(d->h);
-  ASSERT_TRUE(negotiate(*d));
-  push_blocks(*d, latent_blocks(2), 0);
-  ASSERT_TRUE(gst_harness_push_event(d->h, gst_event_new_eos()));
-  EXPECT_EQ(gst_harness_buffers_in_queue(d->h), 24u);
-  GstEvent* last = nullptr;
-  while (GstEvent* ev = gst_harness_try_pull_event(d->h)) {
-    if (last) gst_event_unref(last);
-    last = ev;
+// EOS, and SEGMENT_DONE (the end of a segment seek's segment: looping and gapless playback get
+// the whole segment), decode the kept blocks and are forwarded after the frames.
+TEST(LaVaeDecode, EosAndSegmentDoneAreForwardedAfterTheKeptBlocksFrames) {
+  for (const bool eos : {true, false}) {
+    SCOPED_TRACE(eos ? "EOS" : "SEGMENT_DONE");
+    auto d = decoder(false);
+    ASSERT_TRUE(d->h);
+    ASSERT_TRUE(negotiate(*d));
+    push_blocks(*d, latent_blocks(2), 0);
+    EXPECT_EQ(gst_harness_buffers_in_queue(d->h), 0u);
+    ASSERT_TRUE(gst_harness_push_event(
+        d->h, eos ? gst_event_new_eos() : gst_event_new_segment_done(GST_FORMAT_TIME, 960 * GST_MSECOND)));
+    EXPECT_EQ(gst_harness_buffers_in_queue(d->h), 24u);
+    GstEvent* last = nullptr;
+    while (GstEvent* ev = gst_harness_try_pull_event(d->h)) {
+      if (last) gst_event_unref(last);
+      last = ev;
+    }
+    ASSERT_NE(last, nullptr);
+    EXPECT_EQ(GST_EVENT_TYPE(last), eos ? GST_EVENT_EOS : GST_EVENT_SEGMENT_DONE);
+    gst_event_unref(last);
   }
-  ASSERT_NE(last, nullptr);
-  EXPECT_EQ(GST_EVENT_TYPE(last), GST_EVENT_EOS);
-  gst_event_unref(last);
-}
-
-// SEGMENT_DONE (the end of a segment seek's segment) decodes the kept blocks as EOS does, and
-// is forwarded after the frames: looping and gapless playback get the whole segment.
-TEST(LaVaeDecode, OfflineSegmentDoneDecodesTheKeptBlocks) {
-  auto d = decoder(false);
-  ASSERT_TRUE(d->h);
-  ASSERT_TRUE(negotiate(*d));
-  push_blocks(*d, latent_blocks(2), 0);
-  EXPECT_EQ(gst_harness_buffers_in_queue(d->h), 0u);
-  ASSERT_TRUE(gst_harness_push_event(d->h, gst_event_new_segment_done(GST_FORMAT_TIME, 960 * GST_MSECOND)));
-  EXPECT_EQ(gst_harness_buffers_in_queue(d->h), 24u);
-  GstEvent* last = nullptr;
-  while (GstEvent* ev = gst_harness_try_pull_event(d->h)) {
-    if (last) gst_event_unref(last);
-    last = ev;
-  }
-  ASSERT_NE(last, nullptr);
-  EXPECT_EQ(GST_EVENT_TYPE(last), GST_EVENT_SEGMENT_DONE);
-  gst_event_unref(last);
 }
 
 TEST(LaVaeDecode, CapsThatDoNotFitFailNegotiationWithAClearMessage) {
