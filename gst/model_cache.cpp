@@ -1,10 +1,30 @@
 #include "gst/model_cache.h"
 
+#include <cxxabi.h>
+#include <gst/gst.h>
+
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <iterator>
 #include <tuple>
 
+GST_DEBUG_CATEGORY_STATIC(la_model_cache_debug);
+#define GST_CAT_DEFAULT la_model_cache_debug
+
 namespace la::gst {
+namespace {
+
+// "la::models::WanVae" for typeid's mangled name.
+std::string readable_type(const std::string& mangled) {
+  int status = 0;
+  char* name = abi::__cxa_demangle(mangled.c_str(), nullptr, nullptr, &status);
+  std::string out = status == 0 && name ? name : mangled;
+  std::free(name);
+  return out;
+}
+
+}  // namespace
 
 bool ModelKey::operator<(const ModelKey& o) const {
   return std::tie(type, path, device, dtype, variant) < std::tie(o.type, o.path, o.device, o.dtype, o.variant);
@@ -17,7 +37,11 @@ struct ModelCache::Entry {
 };
 
 ModelCache& ModelCache::instance() {
-  static ModelCache* cache = new ModelCache;  // never destroyed: elements may outlive static destructors
+  static ModelCache* cache = [] {
+    GST_DEBUG_CATEGORY_INIT(la_model_cache_debug, "lamodelcache", 0,
+                            "LiveAvatar model cache: each load, and each model shared");
+    return new ModelCache;  // never destroyed: elements may outlive static destructors
+  }();
   return *cache;
 }
 
@@ -38,8 +62,17 @@ std::shared_ptr<const void> ModelCache::get_or_load(ModelKey key, const Loader& 
     entry = slot;
   }
   std::lock_guard<std::mutex> g(entry->load_lock);
-  if (auto model = entry->model.lock()) return model;
+  const std::string what = readable_type(key.type) + " " + key.path + " on " + key.device + " (" + key.dtype +
+                           (key.variant.empty() ? "" : ", " + key.variant) + ")";
+  if (auto model = entry->model.lock()) {
+    GST_INFO("sharing the loaded %s", what.c_str());
+    return model;
+  }
+  GST_INFO("loading %s", what.c_str());
+  const auto t0 = std::chrono::steady_clock::now();
   std::shared_ptr<const void> model = loader();
+  GST_INFO("loaded %s in %.2f s", what.c_str(),
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   entry->model = model;
   return model;
 }

@@ -512,7 +512,9 @@ namespace {
 // SIGKILL), and killed with the test process if that crashes.
 class RtspServer {
  public:
-  explicit RtspServer(std::filesystem::path dir) : out_((dir / "rtsp-server.out").string()) {}
+  // `gst_debug`: GST_DEBUG for the server process (its log goes to the same file).
+  explicit RtspServer(std::filesystem::path dir, std::string gst_debug = "")
+      : out_((dir / "rtsp-server.out").string()), gst_debug_(std::move(gst_debug)) {}
   ~RtspServer() { stop(); }
   RtspServer(const RtspServer&) = delete;
   RtspServer& operator=(const RtspServer&) = delete;
@@ -540,6 +542,7 @@ class RtspServer {
         dup2(fd, 1);
         dup2(fd, 2);
       }
+      if (!gst_debug_.empty()) setenv("GST_DEBUG", gst_debug_.c_str(), 1);
       execv(argv[0], const_cast<char**>(argv.data()));
       _exit(127);
     }
@@ -582,7 +585,7 @@ class RtspServer {
   int exit_status() const { return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1; }
 
  private:
-  std::string out_;
+  std::string out_, gst_debug_;
   pid_t pid_ = -1;
   int port_ = -1, status_ = 0;
 };
@@ -645,7 +648,7 @@ TEST(LiveOutputs, RtspGivesEveryFrameAndTheAudioInSync) {
   // H.264 (rtph264pay) and Opus at 48 kHz (rtpopuspay); --seconds 4 gives the
   // tone 40 buffers of 1600 samples at 16 kHz, so the media ends with EOS
   // (RTCP BYE: rtspsrc ends with EOS too).
-  RtspServer server(dir.path());
+  RtspServer server(dir.path(), "lamodelcache:4");  // its model cache's log: each load and each share
   const std::string why = server.start(
       port, {"--checkpoint-dir", ckpt.string(), "--lora",
              (ckpt.parent_path() / "LiveAvatar" / "liveavatar.safetensors").string(), "--image", png(dir), "--size",
@@ -674,6 +677,19 @@ TEST(LiveOutputs, RtspGivesEveryFrameAndTheAudioInSync) {
   EXPECT_EQ(error, "") << server.output();
   const ReadBack r = collect(client);
   server.stop();
+  // The server loaded every model once, before it listened (its READY copy of the media); the
+  // media made for the client shared them.
+  const std::string log = server.output();
+  auto count = [&](const std::string& text) {
+    size_t n = 0;
+    for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++n;
+    return n;
+  };
+  for (const char* model : {"la::models::S2vDit", "la::models::WanVae", "la::models::Umt5Encoder",
+                            "la::models::Wav2Vec2"}) {
+    EXPECT_EQ(count(std::string("loading ") + model + " "), 1u) << model << "\n" << log;
+    EXPECT_GE(count(std::string("sharing the loaded ") + model + " "), 1u) << model << "\n" << log;
+  }
 
   const double published_s = kAudioBuffers * kSamplesPerBuffer / static_cast<double>(kRate);
   std::printf("rtsp: served %.2f s of audio, played in %.1f s (expected %d frames)\n", published_s, play_s,
