@@ -111,6 +111,7 @@ struct State {
   la::gst::StageDevice stage;  // the device and this stage's CUDA stream (gst/stage_device.h)
   at::Tensor image_rgb;
   std::string image_file;  // what image_rgb was decoded from
+  std::string prompt_in_use;  // the prompt encoded last (under `lock`)
   // From READY->PAUSED on: the streaming thread's.
   std::unique_ptr<la::elements::AvatarGenerator> generator;
   la::gst::FeaturesShape features;
@@ -446,6 +447,8 @@ bool start(GstLiveAvatarGen* self) {
         st->models, la::video::Size{st->height, st->width}, o, s.dit_handover);
     st->generator->set_prompt(s.prompt);
     st->generator->set_image(st->image_rgb);
+    std::lock_guard<std::mutex> g(st->lock);
+    st->prompt_in_use = s.prompt;
   } catch (const std::exception& e) {
     // NCCL between the DiT's GPUs fails where it cannot set up its transport (a container's
     // small /dev/shm on GPUs without peer access, say): the way around it is a property away.
@@ -467,8 +470,23 @@ bool start(GstLiveAvatarGen* self) {
   return true;
 }
 
-// prompt= / image= set while running: encode them now, for the next block.
-bool apply_changes(GstLiveAvatarGen* self) {
+// After a change that could not be applied: the property reads back `in_use` again (notified),
+// unless a newer value is already pending.
+void keep_in_use(GstLiveAvatarGen* self, std::string Settings::*field, std::optional<std::string> State::*pending,
+                 const std::string& in_use, const char* property) {
+  {
+    std::lock_guard<std::mutex> g(self->st->lock);
+    if ((self->st->*pending).has_value()) return;
+    self->st->settings.*field = in_use;
+  }
+  g_object_notify(G_OBJECT(self), property);
+}
+
+// prompt= / image= set while running (the latest of each, however many came since the last
+// block): encoded now, for the block at `pts`. Returns whether anything was applied. A change
+// that cannot be applied (an image file that is missing or does not decode) is a warning: a
+// live stream goes on with what it had, and the property reads back the value in use.
+bool apply_changes(GstLiveAvatarGen* self, GstClockTime pts) {
   State* st = self->st;
   std::optional<std::string> prompt, image;
   {
@@ -476,25 +494,41 @@ bool apply_changes(GstLiveAvatarGen* self) {
     prompt.swap(st->pending_prompt);
     image.swap(st->pending_image);
   }
-  const char* what = "prompt";
-  try {
-    if (prompt) {
-      GST_INFO_OBJECT(self, "new prompt from block %" G_GUINT64_FORMAT ": %s", st->blocks_out, prompt->c_str());
+  if (prompt) {
+    GST_INFO_OBJECT(self, "new prompt for the block at %" GST_TIME_FORMAT ": %s", GST_TIME_ARGS(pts),
+                    prompt->c_str());
+    try {
       st->generator->set_prompt(*prompt);
+      std::lock_guard<std::mutex> g(st->lock);
+      st->prompt_in_use = *prompt;
+    } catch (const std::exception& e) {
+      GST_ELEMENT_WARNING(self, RESOURCE, READ, ("cannot apply the new prompt: %s; the previous one stays", e.what()),
+                          (nullptr));
+      std::string in_use;
+      {
+        std::lock_guard<std::mutex> g(st->lock);
+        in_use = st->prompt_in_use;
+      }
+      keep_in_use(self, &Settings::prompt, &State::pending_prompt, in_use, "prompt");
     }
-    if (image) {
-      what = "image";
-      GST_INFO_OBJECT(self, "new image from block %" G_GUINT64_FORMAT ": %s", st->blocks_out, image->c_str());
-      // Resized/cropped to the running size by set_image: the caps never change.
-      st->image_rgb = la::gst::load_image_rgb(*image);
-      st->image_file = *image;
-      st->generator->set_image(st->image_rgb);
-    }
-  } catch (const std::exception& e) {
-    GST_ELEMENT_ERROR(self, RESOURCE, READ, ("cannot apply the new %s: %s", what, e.what()), (nullptr));
-    return false;
   }
-  return true;
+  if (image) {
+    GST_INFO_OBJECT(self, "new image for the block at %" GST_TIME_FORMAT ": %s", GST_TIME_ARGS(pts),
+                    image->c_str());
+    try {
+      // Resized/cropped to the running size by set_image: the caps never change.
+      at::Tensor rgb = la::gst::load_image_rgb(*image);
+      st->generator->set_image(rgb);
+      st->image_rgb = rgb;
+      st->image_file = *image;
+    } catch (const std::exception& e) {
+      GST_ELEMENT_WARNING(self, RESOURCE, READ, ("cannot apply the new image: %s; the previous picture stays",
+                                                 e.what()),
+                          ("the image property reads back '%s', the picture in use", st->image_file.c_str()));
+      keep_in_use(self, &Settings::image, &State::pending_image, st->image_file, "image");
+    }
+  }
+  return prompt || image;
 }
 
 bool set_sink_caps(GstLiveAvatarGen* self, GstCaps* caps) {
@@ -662,11 +696,17 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("features arrived before caps"), (nullptr));
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  if (!apply_changes(self)) {
-    gst_buffer_unref(buffer);
-    return GST_FLOW_ERROR;
-  }
+  // A late block is skipped before anything is spent on it: pending prompt and image changes
+  // wait for the next block that is generated (each costs an encode: a picture's VAE encode and
+  // sink refill took 0.8 s at 64x64 on a 2-core CPU; applied before every skipped block, changes
+  // every 0.2 s kept a live stream skipping, further behind with each). After a change the block
+  // is checked again: the encode may have made it late, and a skipped block (its last frame
+  // repeated) beats frames that come after their time, which syncing sinks drop.
   if (skip_late_block(self, buffer)) return GST_FLOW_OK;
+  if (apply_changes(self, GST_BUFFER_PTS(buffer)) && skip_late_block(self, buffer)) {
+    GST_INFO_OBJECT(self, "the block is late after the changes before it: skipped");
+    return GST_FLOW_OK;
+  }
   const auto t0 = std::chrono::steady_clock::now();
   at::Tensor features;
   try {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -72,18 +73,23 @@ inline std::string message_text(GstMessage* m) {
 }
 
 // A private bus set on an element (harnessed elements have none), so the
-// test can read the errors, warnings and element messages it posts.
+// test can read the errors, warnings and element messages it posts. Each take
+// consumes the messages of its kind only: the others stay for a later take, in
+// order (gst_bus_pop_filtered alone would drop them).
 class BusCollector {
  public:
   explicit BusCollector(GstElement* element) : bus_(gst_bus_new()) { gst_element_set_bus(element, bus_); }
-  ~BusCollector() { gst_object_unref(bus_); }
+  ~BusCollector() {
+    for (GstMessage* m : kept_) gst_message_unref(m);
+    gst_object_unref(bus_);
+  }
   BusCollector(const BusCollector&) = delete;
   BusCollector& operator=(const BusCollector&) = delete;
 
   // "text | debug" of every ERROR (or WARNING) message posted so far, consumed.
   std::vector<std::string> take(GstMessageType type = GST_MESSAGE_ERROR) {
     std::vector<std::string> out;
-    while (GstMessage* m = gst_bus_pop_filtered(bus_, type)) {
+    for (GstMessage* m : take_messages(type)) {
       out.push_back(message_text(m));
       gst_message_unref(m);
     }
@@ -91,27 +97,48 @@ class BusCollector {
   }
   // How many messages of `type` were posted so far, consumed.
   size_t count(GstMessageType type) {
-    size_t n = 0;
-    while (GstMessage* m = gst_bus_pop_filtered(bus_, type)) {
-      gst_message_unref(m);
-      ++n;
-    }
-    return n;
+    const auto taken = take_messages(type);
+    for (GstMessage* m : taken) gst_message_unref(m);
+    return taken.size();
   }
-  // Element messages with this structure name, consumed (copies).
+  // Element messages with this structure name, consumed (copies); other element messages stay.
   std::vector<GstStructure*> take_element_messages(const char* name) {
     std::vector<GstStructure*> out;
-    while (GstMessage* m = gst_bus_pop_filtered(bus_, GST_MESSAGE_ELEMENT)) {
-      const GstStructure* s = gst_message_get_structure(m);
-      if (s && gst_structure_has_name(s, name)) out.push_back(gst_structure_copy(s));
-      gst_message_unref(m);
+    collect();
+    for (auto it = kept_.begin(); it != kept_.end();) {
+      const GstStructure* s = GST_MESSAGE_TYPE(*it) == GST_MESSAGE_ELEMENT ? gst_message_get_structure(*it) : nullptr;
+      if (s && gst_structure_has_name(s, name)) {
+        out.push_back(gst_structure_copy(s));
+        gst_message_unref(*it);
+        it = kept_.erase(it);
+      } else {
+        ++it;
+      }
     }
     return out;
   }
-  GstBus* bus() const { return bus_; }
 
  private:
+  // Everything posted so far, moved from the bus to kept_.
+  void collect() {
+    while (GstMessage* m = gst_bus_pop(bus_)) kept_.push_back(m);
+  }
+  std::vector<GstMessage*> take_messages(GstMessageType type) {
+    collect();
+    std::vector<GstMessage*> out;
+    for (auto it = kept_.begin(); it != kept_.end();) {
+      if (GST_MESSAGE_TYPE(*it) & type) {
+        out.push_back(*it);
+        it = kept_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return out;
+  }
+
   GstBus* bus_;
+  std::deque<GstMessage*> kept_;
 };
 
 // One of our elements in a harness, with a bus. `setup` sets properties before

@@ -679,6 +679,75 @@ TEST(Pipelines, SlowLivePipelineSkipsLateBlocksAndStaysOnTime) {
   }
 }
 
+// A live pipeline slower than real time (1000 steps), with a new image before every block: a
+// change is encoded only for a block that is generated, never for one skip-late skips (each
+// encode cost 0.8 s here and was paid before every skipped block too, which kept the stream
+// skipping and falling behind while the changes went on). A block that the encode itself made
+// late is skipped after it. Counted from the generator's INFO log and its progress messages:
+// encodes == generated blocks + blocks skipped after their encode.
+TEST(Pipelines, ChangesAreEncodedOnlyForBlocksThatAreGenerated) {
+  struct Log {
+    std::mutex lock;
+    int encodes = 0, skipped_after = 0;
+  } log;
+  const GstLogFunction capture = [](GstDebugCategory* cat, GstDebugLevel, const gchar*, const gchar*, gint, GObject*,
+                                    GstDebugMessage* message, gpointer data) {
+    if (std::string(gst_debug_category_get_name(cat)) != "liveavatargen") return;
+    const std::string text = gst_debug_message_get(message);
+    auto* l = static_cast<Log*>(data);
+    std::lock_guard<std::mutex> g(l->lock);
+    l->encodes += text.rfind("new image for the block at", 0) == 0;
+    l->skipped_after += text.rfind("the block is late after the changes before it", 0) == 0;
+  };
+  gst_debug_add_log_function(capture, &log, nullptr);
+  const GstDebugLevel level = gst_debug_get_default_threshold();
+  gst_debug_set_threshold_for_name("liveavatargen", GST_LEVEL_INFO);
+
+  test::TempDir dir;
+  const std::string pictures[2] = {png(), test::write_test_png(dir.file("other.png"), 96, 96, "smpte")};
+  GstElement* p = parse("audiotestsrc is-live=true num-buffers=48 samplesperbuffer=1600 ! " +
+                        avatar("steps=1000 skip-late=true") + " ! fakesink name=sink sync=true");
+  ASSERT_TRUE(p);
+  GstElement* bin = gst_bin_get_by_name(GST_BIN(p), "avatar");
+  GstElement* gen = gst_bin_get_by_name(GST_BIN(bin), "gen");
+  gst_object_unref(bin);
+  struct Changer {
+    GstElement* gen;
+    const std::string* pictures;
+    int next = 1;
+  } changer{gen, pictures};
+  GstPad* pad = gst_element_get_static_pad(gen, "sink");
+  gst_pad_add_probe(
+      pad, GST_PAD_PROBE_TYPE_BUFFER,
+      [](GstPad*, GstPadProbeInfo*, gpointer data) {
+        auto* c = static_cast<Changer*>(data);
+        g_object_set(c->gen, "image", c->pictures[c->next++ % 2].c_str(), nullptr);
+        return GST_PAD_PROBE_OK;
+      },
+      &changer, nullptr);
+  gst_object_unref(pad);
+  int generated = 0, skipped = 0;
+  const std::string error = run(p, [&](GstMessage* m) {
+    const GstStructure* st = gst_message_get_structure(m);
+    if (GST_MESSAGE_SRC(m) != GST_OBJECT(gen) || !gst_structure_has_name(st, "liveavatar-progress")) return;
+    double seconds = 0;
+    gst_structure_get_double(st, "block-seconds", &seconds);
+    (seconds > 0 ? generated : skipped) += 1;
+  });
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(gen);
+  gst_object_unref(p);
+  gst_debug_remove_log_function(capture);
+  gst_debug_set_threshold_for_name("liveavatargen", level);
+  EXPECT_EQ(error, "");
+  std::lock_guard<std::mutex> g(log.lock);
+  std::printf("[changes] 10 blocks: %d generated, %d skipped (%d of them after their image's encode), %d encodes\n",
+              generated, skipped, log.skipped_after, log.encodes);
+  EXPECT_EQ(generated + skipped, 10);
+  EXPECT_GE(skipped, 2) << "slower than real time: blocks are skipped";
+  EXPECT_EQ(log.encodes, generated + log.skipped_after);
+}
+
 // A live source into the DiT over two stages (dit-devices=cpu,cpu): every
 // frame at 25 fps at its audio's time through a syncing sink, the latency
 // announced covers the block the pipeline keeps in flight, and the video
