@@ -240,6 +240,14 @@ static void gst_la_bin_init(GstLiveAvatarBin* self) {
     gst_bin_add_many(bin, self->features, self->gen, self->decode, nullptr);
     return;
   }
+  // liveavatargen itself sets image and prompt back to the values in use when a change cannot be
+  // applied (while PLAYING): an application watching the bin's properties hears of it too.
+  for (const char* name : {"image", "prompt"})
+    g_signal_connect_object(self->gen, (std::string("notify::") + name).c_str(),
+                            G_CALLBACK(+[](GObject*, GParamSpec* spec, gpointer bin) {
+                              g_object_notify(G_OBJECT(bin), spec->name);
+                            }),
+                            self, static_cast<GConnectFlags>(0));
   GstCaps* caps = gst_caps_from_string("audio/x-raw,format=F32LE,rate=16000,channels=1,layout=interleaved");
   g_object_set(filter, "caps", caps, nullptr);
   gst_caps_unref(caps);

@@ -120,6 +120,7 @@ struct State {
   bool tensor_memory_out = false;  // negotiated memory:LiveAvatarTensor: latents stay on the device
   bool discont = true;
   uint64_t blocks_out = 0;
+  bool change_cost_a_block = false;  // the last change's encode made its block late: it was skipped
   std::deque<InFlight> in_flight;  // in submission order
   // Measured processing time per block: the LATENCY answer, and the warning
   // when a live pipeline cannot keep up.
@@ -460,6 +461,7 @@ bool start(GstLiveAvatarGen* self) {
     return fail();
   }
   st->blocks_out = 0;
+  st->change_cost_a_block = false;
   st->discont = true;
   st->in_flight.clear();
   // Several devices: a block comes out when depth - 1 more have gone in.
@@ -502,14 +504,15 @@ bool apply_changes(GstLiveAvatarGen* self, GstClockTime pts) {
       std::lock_guard<std::mutex> g(st->lock);
       st->prompt_in_use = *prompt;
     } catch (const std::exception& e) {
-      GST_ELEMENT_WARNING(self, RESOURCE, READ, ("cannot apply the new prompt: %s; the previous one stays", e.what()),
-                          (nullptr));
+      // The property reads back the value in use before the warning tells of it.
       std::string in_use;
       {
         std::lock_guard<std::mutex> g(st->lock);
         in_use = st->prompt_in_use;
       }
       keep_in_use(self, &Settings::prompt, &State::pending_prompt, in_use, "prompt");
+      GST_ELEMENT_WARNING(self, RESOURCE, READ, ("cannot apply the new prompt: %s; the previous one stays", e.what()),
+                          (nullptr));
     }
   }
   if (image) {
@@ -522,10 +525,10 @@ bool apply_changes(GstLiveAvatarGen* self, GstClockTime pts) {
       st->image_rgb = rgb;
       st->image_file = *image;
     } catch (const std::exception& e) {
+      keep_in_use(self, &Settings::image, &State::pending_image, st->image_file, "image");
       GST_ELEMENT_WARNING(self, RESOURCE, READ, ("cannot apply the new image: %s; the previous picture stays",
                                                  e.what()),
                           ("the image property reads back '%s', the picture in use", st->image_file.c_str()));
-      keep_in_use(self, &Settings::image, &State::pending_image, st->image_file, "image");
     }
   }
   return prompt || image;
@@ -701,12 +704,18 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   // sink refill took 0.8 s at 64x64 on a 2-core CPU; applied before every skipped block, changes
   // every 0.2 s kept a live stream skipping, further behind with each). After a change the block
   // is checked again: the encode may have made it late, and a skipped block (its last frame
-  // repeated) beats frames that come after their time, which syncing sinks drop.
+  // repeated) beats frames that come after their time, which syncing sinks drop. The block after
+  // such a skip is generated with that change before a newer one is encoded: otherwise changes
+  // coming faster than the hardware encodes them would skip every block, and none would show.
   if (skip_late_block(self, buffer)) return GST_FLOW_OK;
-  if (apply_changes(self, GST_BUFFER_PTS(buffer)) && skip_late_block(self, buffer)) {
-    GST_INFO_OBJECT(self, "the block is late after the changes before it: skipped");
-    return GST_FLOW_OK;
+  if (!st->change_cost_a_block) {
+    if (apply_changes(self, GST_BUFFER_PTS(buffer)) && skip_late_block(self, buffer)) {
+      GST_INFO_OBJECT(self, "the block is late after the changes before it: skipped");
+      st->change_cost_a_block = true;
+      return GST_FLOW_OK;
+    }
   }
+  st->change_cost_a_block = false;
   const auto t0 = std::chrono::steady_clock::now();
   at::Tensor features;
   try {
@@ -739,6 +748,7 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
 
 void new_stream(State* st) {
   if (st->generator && (st->blocks_out > 0 || st->generator->pending() > 0)) st->generator->reset();
+  st->change_cost_a_block = false;
   st->in_flight.clear();
   st->blocks_out = 0;
   st->discont = true;

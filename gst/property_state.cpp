@@ -1,5 +1,7 @@
 #include "gst/property_state.h"
 
+#include <string>
+
 namespace la::gst {
 
 bool warn_if_set_while_running(GstElement* element, GParamSpec* pspec, const GValue* value) {
@@ -14,11 +16,24 @@ bool warn_if_set_while_running(GstElement* element, GParamSpec* pspec, const GVa
   const bool same = g_param_values_cmp(pspec, value, &current) == 0;
   g_value_unset(&current);
   if (same) return false;  // an application setting everything again changes nothing
-  GST_ELEMENT_WARNING(element, CORE, STATE_CHANGE,
-                      ("%s changed while %s: it is read when the element starts, so the new value takes effect "
-                       "only after the element goes to READY (NULL for files, devices and the size) and back",
-                       pspec->name, gst_element_state_get_name(state)),
-                      ("only properties marked changeable in PLAYING (gst-inspect-1.0) apply at once"));
+  // Posted from GStreamer's thread pool, not from here: the application's thread may hold a lock
+  // its own sync bus handler takes, or be inside that handler.
+  struct Change {
+    std::string property, state;
+  };
+  gst_element_call_async(
+      element,
+      [](GstElement* e, gpointer data) {
+        const auto* c = static_cast<const Change*>(data);
+        GST_ELEMENT_WARNING(e, CORE, STATE_CHANGE,
+                            ("%s changed while %s: it is read when the element starts, so the new value takes "
+                             "effect only after the element goes to READY (NULL for files, devices and the size) "
+                             "and back",
+                             c->property.c_str(), c->state.c_str()),
+                            ("only properties marked changeable in PLAYING (gst-inspect-1.0) apply at once"));
+      },
+      new Change{pspec->name, gst_element_state_get_name(state)},
+      [](gpointer data) { delete static_cast<Change*>(data); });
   return true;
 }
 

@@ -8,11 +8,12 @@
 
 namespace la::gst {
 
-// Call at the top of set_property, before taking the element's own lock (the
-// warning is posted on the bus, whose sync handlers may read properties).
-// Posts an element warning naming the property when `element` is PAUSED or
+// Call at the top of set_property, before taking the element's own lock (it
+// reads the current value through get_property). When `element` is PAUSED or
 // PLAYING, the property is not GST_PARAM_MUTABLE_PLAYING and `value` differs
-// from the current one. Returns whether it warned.
+// from the current one, an element warning naming the property is posted
+// shortly after, from another thread (gst_element_call_async: the caller may
+// hold locks its sync bus handler takes). Returns whether it will warn.
 bool warn_if_set_while_running(GstElement* element, GParamSpec* pspec, const GValue* value);
 
 }  // namespace la::gst

@@ -176,7 +176,7 @@ TEST(LiveAvatarGen, OffloadReadsTheTextEncoderAgainForAPromptChange) {
     g_object_set(g->element(), "prompt", "Another scene", nullptr);
     EXPECT_EQ(gst_harness_push(g->h, features(1)), GST_FLOW_OK);
     if (GstBuffer* o = gst_harness_try_pull(g->h)) gst_buffer_unref(o);
-    const auto warnings = g->bus->take(GST_MESSAGE_WARNING);  // first: a take() drops other messages
+    const auto warnings = g->bus->take(GST_MESSAGE_WARNING);
     const auto errors = g->bus->take();
     EXPECT_TRUE(errors.empty()) << errors.front();
     gchar* prompt = nullptr;
@@ -228,7 +228,7 @@ TEST(LiveAvatarGen, BadImageWhilePlayingKeepsThePictureWithAWarning) {
     g_object_set(b->element(), "image", bad.c_str(), nullptr);
     EXPECT_EQ(run(*a, block, block + 1), run(*b, block, block + 1)) << "the picture in use goes on";
     ++block;
-    const auto warnings = b->bus->take(GST_MESSAGE_WARNING);  // first: a take() drops other messages
+    const auto warnings = b->bus->take(GST_MESSAGE_WARNING);
     EXPECT_TRUE(b->bus->take().empty());
     ASSERT_EQ(warnings.size(), 1u);
     expect_contains(warnings[0], "cannot apply the new image");

@@ -191,13 +191,19 @@ TEST(Pipelines, SegmentSeekGivesTheWholeSegmentBeforeSegmentDone) {
     GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "sink");
     GstPad* pad = gst_element_get_static_pad(sink, "sink");
     gst_pad_add_probe(
-        pad, static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM |
-                                    GST_PAD_PROBE_TYPE_EVENT_FLUSH),
+        pad, static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST |
+                                    GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_EVENT_FLUSH),
         [](GstPad*, GstPadProbeInfo* info, gpointer data) {
           auto* s = static_cast<Seen*>(data);
           std::lock_guard<std::mutex> g(s->lock);
+          auto add = [s](GstBuffer* b) {
+            if (s->flushed && !s->segment_done) s->pts.push_back(GST_BUFFER_PTS(b));
+          };
           if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER) {
-            if (s->flushed && !s->segment_done) s->pts.push_back(GST_BUFFER_PTS(GST_PAD_PROBE_INFO_BUFFER(info)));
+            add(GST_PAD_PROBE_INFO_BUFFER(info));
+          } else if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_BUFFER_LIST) {
+            GstBufferList* list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+            for (guint i = 0; i < gst_buffer_list_length(list); ++i) add(gst_buffer_list_get(list, i));
           } else if (GstEvent* ev = GST_PAD_PROBE_INFO_EVENT(info)) {
             if (GST_EVENT_TYPE(ev) == GST_EVENT_FLUSH_STOP) s->flushed = true;
             if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT_DONE && s->flushed) s->segment_done = true;
@@ -680,11 +686,13 @@ TEST(Pipelines, SlowLivePipelineSkipsLateBlocksAndStaysOnTime) {
 }
 
 // A live pipeline slower than real time (1000 steps), with a new image before every block: a
-// change is encoded only for a block that is generated, never for one skip-late skips (each
-// encode cost 0.8 s here and was paid before every skipped block too, which kept the stream
-// skipping and falling behind while the changes went on). A block that the encode itself made
-// late is skipped after it. Counted from the generator's INFO log and its progress messages:
-// encodes == generated blocks + blocks skipped after their encode.
+// change is encoded only for a block that passed the late check, never for one skip-late skips
+// (each encode cost 0.8 s here and was paid before every skipped block too, which kept the
+// stream skipping and falling behind while the changes went on). A block that the encode itself
+// made late is skipped after it, and the next block that is not late is then generated with
+// that change before a newer one is encoded, so changes faster than the encodes still show.
+// Counted from the generator's INFO log and its progress messages: encodes <= generated blocks +
+// blocks skipped after their encode, and between two such skips a block is generated.
 TEST(Pipelines, ChangesAreEncodedOnlyForBlocksThatAreGenerated) {
   struct Log {
     std::mutex lock;
@@ -745,7 +753,9 @@ TEST(Pipelines, ChangesAreEncodedOnlyForBlocksThatAreGenerated) {
               generated, skipped, log.skipped_after, log.encodes);
   EXPECT_EQ(generated + skipped, 10);
   EXPECT_GE(skipped, 2) << "slower than real time: blocks are skipped";
-  EXPECT_EQ(log.encodes, generated + log.skipped_after);
+  EXPECT_GE(generated, 1);
+  EXPECT_LE(log.encodes, generated + log.skipped_after) << "an encode for a block skipped before it";
+  EXPECT_LE(log.skipped_after, generated + 1) << "two blocks skipped after their encodes with none generated between";
 }
 
 // A live source into the DiT over two stages (dit-devices=cpu,cpu): every
