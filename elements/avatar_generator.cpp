@@ -64,6 +64,14 @@ at::Tensor AvatarGenerator::take() {
   return x.contiguous();
 }
 
+at::Tensor AvatarGenerator::try_take() {
+  if (pipeline_) {
+    at::Tensor x = pipeline_->try_take();
+    return x.defined() ? x.contiguous() : x;
+  }
+  return ready_.empty() ? at::Tensor() : take();  // one device: submit() generated it
+}
+
 int64_t AvatarGenerator::pending() const {
   return pipeline_ ? pipeline_->pending() : static_cast<int64_t>(ready_.size());
 }

@@ -67,6 +67,8 @@ class AvatarGenerator {
   // The oldest block submitted and not taken (waits for it); on the last
   // stage's device. Throws std::logic_error when there is none.
   at::Tensor take();
+  // The oldest block if it is already generated, else an undefined tensor (does not wait).
+  at::Tensor try_take();
   int64_t pending() const;
   int64_t depth() const { return pipeline_ ? pipeline_->depth() : 1; }
   // NCCL links between the DiT's GPUs (0 with one device, on the CPU, or all stages on one GPU).

@@ -121,6 +121,7 @@ struct State {
   bool discont = true;
   uint64_t blocks_out = 0;
   bool change_cost_a_block = false;  // the last change's encode made its block late: it was skipped
+  std::chrono::steady_clock::time_point last_push;  // when the last block went out
   std::deque<InFlight> in_flight;  // in submission order
   // Measured processing time per block: the LATENCY answer, and the warning
   // when a live pipeline cannot keep up.
@@ -472,6 +473,11 @@ bool start(GstLiveAvatarGen* self) {
   return true;
 }
 
+bool has_pending_changes(State* st) {
+  std::lock_guard<std::mutex> g(st->lock);
+  return st->pending_prompt.has_value() || st->pending_image.has_value();
+}
+
 // After a change that could not be applied: the property reads back `in_use` again (notified),
 // unless a newer value is already pending.
 void keep_in_use(GstLiveAvatarGen* self, std::string Settings::*field, std::optional<std::string> State::*pending,
@@ -649,6 +655,9 @@ bool skip_late_block(GstLiveAvatarGen* self, GstBuffer* buffer) {
   return true;
 }
 
+GstFlowReturn push_latents(GstLiveAvatarGen* self, at::Tensor latents, std::chrono::steady_clock::time_point since,
+                           bool timed);
+
 // Takes the oldest block from the generator (waiting for it) and pushes it.
 // `since`: when this thread started working for it (its processing time).
 GstFlowReturn push_oldest(GstLiveAvatarGen* self, std::chrono::steady_clock::time_point since) {
@@ -661,10 +670,45 @@ GstFlowReturn push_oldest(GstLiveAvatarGen* self, std::chrono::steady_clock::tim
     GST_ELEMENT_ERROR(self, STREAM, FAILED, ("generation failed: %s", e.what()), (nullptr));
     return GST_FLOW_ERROR;
   }
+  return push_latents(self, std::move(latents), since, true);
+}
+
+// Several devices: pushes the blocks the stages have already finished, without waiting. Before
+// a change is encoded on this thread (0.8 s for an image here), so that they do not wait behind
+// it and reach the sinks late: they would otherwise go out only after the next block went in
+// (with dit-devices=cpu,cpu and a change every 0.2 s, a syncing sink dropped 70-84 late frames
+// where one stage dropped 6-13). Their time is not a measurement of a block's work.
+GstFlowReturn push_finished(GstLiveAvatarGen* self) {
+  State* st = self->st;
+  GstFlowReturn ret = GST_FLOW_OK;
+  while (ret == GST_FLOW_OK && st->generator->depth() > 1 && st->generator->pending() > 0) {
+    at::Tensor latents;
+    try {
+      latents = st->generator->try_take();
+    } catch (const std::exception& e) {
+      st->in_flight.clear();
+      GST_ELEMENT_ERROR(self, STREAM, FAILED, ("generation failed: %s", e.what()), (nullptr));
+      return GST_FLOW_ERROR;
+    }
+    if (!latents.defined()) break;
+    ret = push_latents(self, std::move(latents), std::chrono::steady_clock::now(), false);
+  }
+  return ret;
+}
+
+// Pushes the oldest block in flight, `latents`. `timed`: the time since `since` is the block's
+// processing time (recorded for the latency); otherwise the block was finished before this
+// thread asked, and its progress message gives the time since the block before it went out.
+GstFlowReturn push_latents(GstLiveAvatarGen* self, at::Tensor latents, std::chrono::steady_clock::time_point since,
+                           bool timed) {
+  State* st = self->st;
   const InFlight block = st->in_flight.front();
   st->in_flight.pop_front();
   st->stage.synchronize();  // one device: the block's kernels were only queued on the stage's stream
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+  const auto now = std::chrono::steady_clock::now();
+  const auto from = timed || st->last_push == std::chrono::steady_clock::time_point() ? since : st->last_push;
+  const double seconds = std::chrono::duration<double>(now - from).count();
+  st->last_push = now;
   // Tensor memory: the block stays on the DiT's device (zero-copy on a GPU).
   // System memory: it comes to the host.
   GstBuffer* out = la::gst::buffer_new_from_tensor(st->tensor_memory_out ? latents : latents.cpu());
@@ -675,7 +719,7 @@ GstFlowReturn push_oldest(GstLiveAvatarGen* self, std::chrono::steady_clock::tim
   if (st->discont || block.discont) GST_BUFFER_FLAG_SET(out, GST_BUFFER_FLAG_DISCONT);
   st->discont = false;
   ++st->blocks_out;
-  note_block_time(self, seconds, block.duration);
+  if (timed) note_block_time(self, seconds, block.duration);
   post_block_progress(self, block.pts, seconds);
   return gst_pad_push(self->srcpad, out);
 }
@@ -709,6 +753,13 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   // coming faster than the hardware encodes them would skip every block, and none would show.
   if (skip_late_block(self, buffer)) return GST_FLOW_OK;
   if (!st->change_cost_a_block) {
+    if (has_pending_changes(st)) {
+      const GstFlowReturn ret = push_finished(self);
+      if (ret != GST_FLOW_OK) {
+        gst_buffer_unref(buffer);
+        return ret;
+      }
+    }
     if (apply_changes(self, GST_BUFFER_PTS(buffer)) && skip_late_block(self, buffer)) {
       GST_INFO_OBJECT(self, "the block is late after the changes before it: skipped");
       st->change_cost_a_block = true;
