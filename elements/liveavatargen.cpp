@@ -411,6 +411,12 @@ bool load(GstLiveAvatarGen* self) {
                         ("lora is not set: running the base Wan2.2-S2V DiT without the LiveAvatar LoRA, which the "
                          "4-step sampler is distilled for; set lora to LiveAvatar/liveavatar.safetensors"),
                         (nullptr));
+  if (dit_ids.size() <= 1 && s.dit_split != la::parallel::DitSplit::kAuto)  // set, but it splits nothing
+    GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS,
+                        ("dit-split=%s has no effect with one DiT device: it splits the DiT over the devices "
+                         "dit-devices lists",
+                         la::parallel::dit_split_name(s.dit_split)),
+                        ("dit-devices='%s'", s.dit_devices.c_str()));
   return true;
 }
 

@@ -204,6 +204,27 @@ TEST(DitDevices, FinishedBlocksGoOutBeforeAChangeIsEncoded) {
   EXPECT_EQ(gst_harness_buffers_received(g->h), 1u);
 }
 
+// dit-split set with one DiT device (dit-devices empty or one entry) splits nothing: a warning
+// says so at NULL->READY (it was accepted without a word); auto, the default, says nothing.
+TEST(DitDevices, SplitWithOneDeviceWarnsThatItDoesNothing) {
+  for (const std::string devices : {"", "cpu"}) {
+    for (const char* split : {"layers", "steps", "auto"}) {
+      SCOPED_TRACE(devices + " " + split);
+      auto g = generator(devices, split);
+      ASSERT_TRUE(g->h);
+      std::vector<std::string> ours;
+      for (const std::string& w : g->bus->take(GST_MESSAGE_WARNING))
+        if (w.find("dit-split") != std::string::npos) ours.push_back(w);
+      if (std::string(split) == "auto") {
+        EXPECT_TRUE(ours.empty()) << ours.front();
+      } else {
+        ASSERT_EQ(ours.size(), 1u);
+        expect_contains(ours[0], std::string("dit-split=") + split + " has no effect with one DiT device");
+      }
+    }
+  }
+}
+
 TEST(DitDevices, LatencyIncludesTheBlocksInFlight) {
   auto g = generator("cpu,cpu", "layers");
   GstClockTime min = 0;
