@@ -664,18 +664,25 @@ bool skip_late_block(GstLiveAvatarGen* self, GstBuffer* buffer) {
 GstFlowReturn push_latents(GstLiveAvatarGen* self, at::Tensor latents, std::chrono::steady_clock::time_point since,
                            bool timed);
 
-// Takes the oldest block from the generator (waiting for it) and pushes it.
-// `since`: when this thread started working for it (its processing time).
-GstFlowReturn push_oldest(GstLiveAvatarGen* self, std::chrono::steady_clock::time_point since) {
+// The oldest block from the generator: waiting for it, or (`wait` false) only if it is finished
+// (else undefined). False after posting the error when generation failed.
+bool take_oldest(GstLiveAvatarGen* self, bool wait, at::Tensor* latents) {
   State* st = self->st;
-  at::Tensor latents;
   try {
-    latents = st->generator->take();
+    *latents = wait ? st->generator->take() : st->generator->try_take();
   } catch (const std::exception& e) {
     st->in_flight.clear();
     GST_ELEMENT_ERROR(self, STREAM, FAILED, ("generation failed: %s", e.what()), (nullptr));
-    return GST_FLOW_ERROR;
+    return false;
   }
+  return true;
+}
+
+// Takes the oldest block from the generator (waiting for it) and pushes it.
+// `since`: when this thread started working for it (its processing time).
+GstFlowReturn push_oldest(GstLiveAvatarGen* self, std::chrono::steady_clock::time_point since) {
+  at::Tensor latents;
+  if (!take_oldest(self, true, &latents)) return GST_FLOW_ERROR;
   return push_latents(self, std::move(latents), since, true);
 }
 
@@ -689,13 +696,7 @@ GstFlowReturn push_finished(GstLiveAvatarGen* self) {
   GstFlowReturn ret = GST_FLOW_OK;
   while (ret == GST_FLOW_OK && st->generator->depth() > 1 && st->generator->pending() > 0) {
     at::Tensor latents;
-    try {
-      latents = st->generator->try_take();
-    } catch (const std::exception& e) {
-      st->in_flight.clear();
-      GST_ELEMENT_ERROR(self, STREAM, FAILED, ("generation failed: %s", e.what()), (nullptr));
-      return GST_FLOW_ERROR;
-    }
+    if (!take_oldest(self, false, &latents)) return GST_FLOW_ERROR;
     if (!latents.defined()) break;
     ret = push_latents(self, std::move(latents), std::chrono::steady_clock::now(), false);
   }

@@ -62,8 +62,11 @@ std::shared_ptr<const void> ModelCache::get_or_load(ModelKey key, const Loader& 
     entry = slot;
   }
   std::lock_guard<std::mutex> g(entry->load_lock);
-  const std::string what = readable_type(key.type) + " " + key.path + " on " + key.device + " (" + key.dtype +
-                           (key.variant.empty() ? "" : ", " + key.variant) + ")";
+  // Only spelled out when the log shows it.
+  const std::string what = gst_debug_category_get_threshold(la_model_cache_debug) >= GST_LEVEL_INFO
+                               ? readable_type(key.type) + " " + key.path + " on " + key.device + " (" + key.dtype +
+                                     (key.variant.empty() ? "" : ", " + key.variant) + ")"
+                               : std::string();
   if (auto model = entry->model.lock()) {
     GST_INFO("sharing the loaded %s", what.c_str());
     return model;

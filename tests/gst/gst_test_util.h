@@ -72,6 +72,35 @@ inline std::string message_text(GstMessage* m) {
   return text;
 }
 
+// While it lives, calls `on_message` (from whichever thread logs) with the text of every message
+// of the debug category `category` at INFO or more: the order of an element's own steps, for
+// tests. The category's threshold is set to INFO and restored after.
+class CategoryLog {
+ public:
+  CategoryLog(std::string category, std::function<void(const std::string&)> on_message)
+      : category_(std::move(category)), on_message_(std::move(on_message)), level_(gst_debug_get_default_threshold()) {
+    gst_debug_add_log_function(&CategoryLog::log, this, nullptr);
+    gst_debug_set_threshold_for_name(category_.c_str(), GST_LEVEL_INFO);
+  }
+  ~CategoryLog() {
+    gst_debug_remove_log_function_by_data(this);
+    gst_debug_set_threshold_for_name(category_.c_str(), level_);
+  }
+  CategoryLog(const CategoryLog&) = delete;
+  CategoryLog& operator=(const CategoryLog&) = delete;
+
+ private:
+  static void log(GstDebugCategory* cat, GstDebugLevel level, const gchar*, const gchar*, gint, GObject*,
+                  GstDebugMessage* message, gpointer data) {
+    auto* self = static_cast<CategoryLog*>(data);
+    if (level <= GST_LEVEL_INFO && gst_debug_category_get_name(cat) == self->category_)
+      self->on_message_(gst_debug_message_get(message));
+  }
+  const std::string category_;
+  const std::function<void(const std::string&)> on_message_;
+  const GstDebugLevel level_;
+};
+
 // A private bus set on an element (harnessed elements have none), so the
 // test can read the errors, warnings and element messages it posts. Each take
 // consumes the messages of its kind only: the others stay for a later take, in

@@ -167,17 +167,11 @@ TEST(DitDevices, FinishedBlocksGoOutBeforeAChangeIsEncoded) {
     std::mutex lock;
     std::vector<std::string> seen;
   } order;
-  const GstLogFunction capture = [](GstDebugCategory* cat, GstDebugLevel, const gchar*, const gchar*, gint, GObject*,
-                                    GstDebugMessage* message, gpointer data) {
-    if (std::string(gst_debug_category_get_name(cat)) != "liveavatargen") return;
-    if (std::string(gst_debug_message_get(message)).rfind("new image for the block at", 0) != 0) return;
-    auto* o = static_cast<Order*>(data);
-    std::lock_guard<std::mutex> g(o->lock);
-    o->seen.push_back("encode");
-  };
-  gst_debug_add_log_function(capture, &order, nullptr);
-  const GstDebugLevel level = gst_debug_get_default_threshold();
-  gst_debug_set_threshold_for_name("liveavatargen", GST_LEVEL_INFO);
+  test::CategoryLog capture("liveavatargen", [&order](const std::string& text) {
+    if (text.rfind("new image for the block at", 0) != 0) return;
+    std::lock_guard<std::mutex> g(order.lock);
+    order.seen.push_back("encode");
+  });
   auto g = generator("cpu,cpu", "steps");
   ASSERT_TRUE(g->h);
   GstPad* src = gst_element_get_static_pad(g->element(), "src");
@@ -197,8 +191,6 @@ TEST(DitDevices, FinishedBlocksGoOutBeforeAChangeIsEncoded) {
   g_usleep(G_USEC_PER_SEC);
   g_object_set(g->element(), "image", other_face().c_str(), nullptr);
   EXPECT_EQ(gst_harness_push(g->h, features(1)), GST_FLOW_OK);
-  gst_debug_remove_log_function(capture);
-  gst_debug_set_threshold_for_name("liveavatargen", level);
   std::lock_guard<std::mutex> lock(order.lock);
   EXPECT_EQ(order.seen, (std::vector<std::string>{"block 0", "encode"}));
   EXPECT_EQ(gst_harness_buffers_received(g->h), 1u);

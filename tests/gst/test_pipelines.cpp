@@ -698,18 +698,11 @@ TEST(Pipelines, ChangesAreEncodedOnlyForBlocksThatAreGenerated) {
     std::mutex lock;
     int encodes = 0, skipped_after = 0;
   } log;
-  const GstLogFunction capture = [](GstDebugCategory* cat, GstDebugLevel, const gchar*, const gchar*, gint, GObject*,
-                                    GstDebugMessage* message, gpointer data) {
-    if (std::string(gst_debug_category_get_name(cat)) != "liveavatargen") return;
-    const std::string text = gst_debug_message_get(message);
-    auto* l = static_cast<Log*>(data);
-    std::lock_guard<std::mutex> g(l->lock);
-    l->encodes += text.rfind("new image for the block at", 0) == 0;
-    l->skipped_after += text.rfind("the block is late after the changes before it", 0) == 0;
-  };
-  gst_debug_add_log_function(capture, &log, nullptr);
-  const GstDebugLevel level = gst_debug_get_default_threshold();
-  gst_debug_set_threshold_for_name("liveavatargen", GST_LEVEL_INFO);
+  test::CategoryLog capture("liveavatargen", [&log](const std::string& text) {
+    std::lock_guard<std::mutex> g(log.lock);
+    log.encodes += text.rfind("new image for the block at", 0) == 0;
+    log.skipped_after += text.rfind("the block is late after the changes before it", 0) == 0;
+  });
 
   test::TempDir dir;
   const std::string pictures[2] = {png(), test::write_test_png(dir.file("other.png"), 96, 96, "smpte")};
@@ -745,8 +738,6 @@ TEST(Pipelines, ChangesAreEncodedOnlyForBlocksThatAreGenerated) {
   gst_element_set_state(p, GST_STATE_NULL);
   gst_object_unref(gen);
   gst_object_unref(p);
-  gst_debug_remove_log_function(capture);
-  gst_debug_set_threshold_for_name("liveavatargen", level);
   EXPECT_EQ(error, "");
   std::lock_guard<std::mutex> g(log.lock);
   std::printf("[changes] 10 blocks: %d generated, %d skipped (%d of them after their image's encode), %d encodes\n",
