@@ -55,6 +55,7 @@
 #include "gst/block_latency.h"
 #include "gst/running_time_ticker.h"
 #include "gst/stage_device.h"
+#include "gst/stage_element.h"
 #include "gst/tensor_memory.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_la_audio_feat_debug);
@@ -81,14 +82,16 @@ struct Settings {
 
 // The element's C++ members.
 struct State {
+  explicit State(la::gst::StageDevice& stage_device) : stage(stage_device) {}
   std::mutex lock;  // guards settings, model and shape (queries come from any thread)
   Settings settings;
   std::shared_ptr<const la::models::Wav2Vec2> model;  // NULL->READY .. READY->NULL
   la::gst::FeaturesShape shape;
   bool on_gpu = false;  // the model's device is CUDA
-  // The device and this stage's CUDA stream (NULL->READY .. READY->NULL);
-  // every thread that computes features (streaming, idle filler) enters it.
-  la::gst::StageDevice stage;
+  // The device and this stage's CUDA stream (NULL->READY .. READY->NULL; the
+  // base class's); every thread that computes features (streaming, idle
+  // filler) enters it.
+  la::gst::StageDevice& stage;
 
   // Set in READY->PAUSED; then used under stream_lock: by the streaming
   // thread and by the idle filler's thread.
@@ -137,16 +140,14 @@ GType mode_get_type() {
 }  // namespace
 
 struct GstLaAudioFeat {
-  GstElement parent;
-  GstPad* sinkpad;
-  GstPad* srcpad;
+  GstLaStageElement parent;  // the pads, the stage's device, the state changes (gst/stage_element.h)
   State* st;
 };
 struct GstLaAudioFeatClass {
-  GstElementClass parent_class;
+  GstLaStageElementClass parent_class;
 };
 
-G_DEFINE_TYPE(GstLaAudioFeat, gst_la_audio_feat, GST_TYPE_ELEMENT)
+G_DEFINE_TYPE(GstLaAudioFeat, gst_la_audio_feat, GST_TYPE_LA_STAGE_ELEMENT)
 GST_ELEMENT_REGISTER_DEFINE(laaudiofeat, "laaudiofeat", GST_RANK_NONE, gst_la_audio_feat_get_type())
 
 #define LA_AUDIO_FEAT(obj) (reinterpret_cast<GstLaAudioFeat*>(obj))
@@ -201,7 +202,7 @@ GstFlowReturn push_blocks(GstLaAudioFeat* self, const std::vector<at::Tensor>& b
     ++st->next_block;
     GST_LOG_OBJECT(self, "block %" G_GUINT64_FORMAT " at %" GST_TIME_FORMAT, st->next_block - 1,
                    GST_TIME_ARGS(GST_BUFFER_PTS(out)));
-    const GstFlowReturn ret = gst_pad_push(self->srcpad, out);
+    const GstFlowReturn ret = gst_pad_push(self->parent.srcpad, out);
     if (ret != GST_FLOW_OK) return ret;
   }
   return GST_FLOW_OK;
@@ -272,7 +273,7 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
     GstLaAudioFeat* self;
     ~ReadyOnReturn() { self->st->ready_since = la::gst::running_time_now(GST_ELEMENT(self)); }
   } ready_on_return{self};
-  if (!gst_pad_has_current_caps(self->sinkpad)) {
+  if (!gst_pad_has_current_caps(self->parent.sinkpad)) {
     gst_buffer_unref(buffer);
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("audio arrived before its caps"), (nullptr));
     return GST_FLOW_NOT_NEGOTIATED;
@@ -289,7 +290,7 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
   if (!st->timeline.started()) {
     // Asked at the first buffer: the LATENCY query that would say it comes only once the sinks
     // have prerolled, which they cannot before the utterance ends.
-    if (!streaming && la::gst::upstream_is_live(self->sinkpad)) warn_offline_with_live_source(self);
+    if (!streaming && la::gst::upstream_is_live(self->parent.sinkpad)) warn_offline_with_live_source(self);
     st->timeline.start(GST_BUFFER_PTS_IS_VALID(buffer) ? GST_BUFFER_PTS(buffer) : st->segment.start);
   } else if (streaming && GST_BUFFER_PTS_IS_VALID(buffer)) {
     placement = st->timeline.place(GST_BUFFER_PTS(buffer), static_cast<int64_t>(gst_buffer_get_size(buffer) / sizeof(float)));
@@ -354,7 +355,7 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
         std::lock_guard<std::mutex> g(st->lock);
         offer = la::gst::offer_with_tensor_memory(la::gst::features_caps(st->shape), st->on_gpu);
       }
-      GstCaps* caps = la::gst::pick_caps_with_peer(self->srcpad, offer);
+      GstCaps* caps = la::gst::pick_caps_with_peer(self->parent.srcpad, offer);
       if (!caps) {
         GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("downstream takes no %s caps of this wav2vec2's shape",
                                                     la::gst::kFeaturesMediaType),
@@ -363,7 +364,7 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
         return FALSE;
       }
       st->tensor_memory_out = la::gst::has_tensor_memory_feature(caps);
-      const gboolean ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(caps));
+      const gboolean ok = gst_pad_push_event(self->parent.srcpad, gst_event_new_caps(caps));
       gst_caps_unref(caps);
       return ok;
     }
@@ -374,14 +375,14 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
       drain(self);
       start_utterance(st);
       st->eos = false;
-      return gst_pad_push_event(self->srcpad, la::gst::time_segment_event(GST_OBJECT(self), event, &st->segment));
+      return gst_pad_push_event(self->parent.srcpad, la::gst::time_segment_event(GST_OBJECT(self), event, &st->segment));
     }
     case GST_EVENT_EOS: {
       std::lock_guard<std::mutex> stream_guard(st->stream_lock);
       const la::gst::StageScope on_stage(st->stage);
       drain(self);
       st->eos = true;
-      return gst_pad_push_event(self->srcpad, event);
+      return gst_pad_push_event(self->parent.srcpad, event);
     }
     case GST_EVENT_SEGMENT_DONE: {
       // The end of a segment seek's segment (looping, gapless playback): its
@@ -390,13 +391,13 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
       std::lock_guard<std::mutex> stream_guard(st->stream_lock);
       const la::gst::StageScope on_stage(st->stage);
       drain(self);
-      return gst_pad_push_event(self->srcpad, event);
+      return gst_pad_push_event(self->parent.srcpad, event);
     }
     case GST_EVENT_GAP: {
       // Streaming: no audio for [timestamp, timestamp + duration) is silence
       // there; the blocks that covers go out (the gap itself is not forwarded:
       // our output has no gap). Offline: forwarded as it is.
-      if (!st->stream || st->stream->mode() != FeatureMode::kStreaming || !gst_pad_has_current_caps(self->sinkpad))
+      if (!st->stream || st->stream->mode() != FeatureMode::kStreaming || !gst_pad_has_current_caps(self->parent.sinkpad))
         return gst_pad_event_default(pad, parent, event);
       GstClockTime ts, duration;
       gst_event_parse_gap(event, &ts, &duration);
@@ -415,7 +416,7 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
       start_utterance(st);
       st->eos = false;
       gst_segment_init(&st->segment, GST_FORMAT_TIME);
-      return gst_pad_push_event(self->srcpad, event);
+      return gst_pad_push_event(self->parent.srcpad, event);
     }
     default:
       return gst_pad_event_default(pad, parent, event);
@@ -424,7 +425,7 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
 
 gboolean latency_query(GstLaAudioFeat* self, GstQuery* query) {
   State* st = self->st;
-  if (!st->running || !gst_pad_peer_query(self->sinkpad, query)) return FALSE;
+  if (!st->running || !gst_pad_peer_query(self->parent.sinkpad, query)) return FALSE;
   gboolean live;
   GstClockTime min, max;
   gst_query_parse_latency(query, &live, &min, &max);
@@ -469,7 +470,9 @@ gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
   }
 }
 
-bool load_model(GstLaAudioFeat* self) {
+// NULL->READY (gst/stage_element.h).
+bool load_models(GstLaStageElement* element) {
+  auto* self = LA_AUDIO_FEAT(element);
   State* st = self->st;
   Settings s;
   {
@@ -503,10 +506,8 @@ bool load_model(GstLaAudioFeat* self) {
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, RESOURCE, READ, ("cannot load wav2vec2 from model-dir '%s': %s", s.model_dir.c_str(), e.what()),
                       ("model-dir must be the HF wav2vec2-large-xlsr-53-english directory"));
-    st->stage.close();
     return false;
   }
-  st->stage.loaded();
   GST_INFO_OBJECT(self, "wav2vec2 from %s on %s: %d layers x %d channels", s.model_dir.c_str(), device.str().c_str(),
                   st->shape.layers, st->shape.channels);
   return true;
@@ -544,7 +545,9 @@ void idle_tick(GstLaAudioFeat* self, GstClockTime running) {
     GST_DEBUG_OBJECT(self, "idle silence: %s", gst_flow_get_name(ret));
 }
 
-void start_stream(GstLaAudioFeat* self) {
+// READY->PAUSED.
+bool start_stream(GstLaStageElement* element) {
+  auto* self = LA_AUDIO_FEAT(element);
   State* st = self->st;
   std::lock_guard<std::mutex> g(st->lock);
   const Settings& s = st->settings;
@@ -562,40 +565,25 @@ void start_stream(GstLaAudioFeat* self) {
     st->idle = std::make_unique<la::gst::RunningTimeTicker>(GST_ELEMENT(self), kIdleTick,
                                                             [self](GstClockTime t) { idle_tick(self, t); });
   st->running = true;
+  return true;
+}
+
+// PAUSED->READY, the streaming thread stopped.
+void stop_stream(GstLaStageElement* element) {
+  State* st = LA_AUDIO_FEAT(element)->st;
+  st->running = false;
+  st->idle.reset();    // joins the idle filler (its pushes return FLUSHING now)
+  st->stream.reset();
+}
+
+// READY->NULL.
+void release_models(GstLaStageElement* element) {
+  State* st = LA_AUDIO_FEAT(element)->st;
+  std::lock_guard<std::mutex> g(st->lock);
+  st->model.reset();
 }
 
 }  // namespace
-
-static GstStateChangeReturn gst_la_audio_feat_change_state(GstElement* element, GstStateChange transition) {
-  auto* self = LA_AUDIO_FEAT(element);
-  switch (transition) {
-    case GST_STATE_CHANGE_NULL_TO_READY:
-      if (!load_model(self)) return GST_STATE_CHANGE_FAILURE;
-      break;
-    case GST_STATE_CHANGE_READY_TO_PAUSED:
-      start_stream(self);
-      break;
-    default:
-      break;
-  }
-  const GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_la_audio_feat_parent_class)->change_state(element, transition);
-  switch (transition) {
-    case GST_STATE_CHANGE_PAUSED_TO_READY:
-      self->st->running = false;
-      self->st->idle.reset();    // joins the idle filler (its pushes return FLUSHING now)
-      self->st->stream.reset();  // the streaming thread has stopped
-      break;
-    case GST_STATE_CHANGE_READY_TO_NULL: {
-      std::lock_guard<std::mutex> g(self->st->lock);
-      self->st->model.reset();
-      self->st->stage.close();
-      break;
-    }
-    default:
-      break;
-  }
-  return ret;
-}
 
 static void gst_la_audio_feat_set_property(GObject* object, guint id, const GValue* value, GParamSpec* pspec) {
   la::gst::warn_if_set_while_running(GST_ELEMENT(object), pspec, value);
@@ -643,7 +631,11 @@ static void gst_la_audio_feat_class_init(GstLaAudioFeatClass* klass) {
   gobject_class->set_property = gst_la_audio_feat_set_property;
   gobject_class->get_property = gst_la_audio_feat_get_property;
   gobject_class->finalize = gst_la_audio_feat_finalize;
-  element_class->change_state = gst_la_audio_feat_change_state;
+  GstLaStageElementClass* stage_class = GST_LA_STAGE_ELEMENT_CLASS(klass);
+  stage_class->open = load_models;
+  stage_class->start = start_stream;
+  stage_class->stop = stop_stream;
+  stage_class->close = release_models;
 
   // model-dir and cuda-device-id are read when the element goes NULL->READY,
   // the others at READY->PAUSED.
@@ -702,13 +694,9 @@ static void gst_la_audio_feat_class_init(GstLaAudioFeatClass* klass) {
 }
 
 static void gst_la_audio_feat_init(GstLaAudioFeat* self) {
-  self->st = new State;
+  self->st = new State(*self->parent.stage);
   gst_segment_init(&self->st->segment, GST_FORMAT_TIME);
-  self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");
-  gst_pad_set_chain_function(self->sinkpad, chain);
-  gst_pad_set_event_function(self->sinkpad, sink_event);
-  gst_element_add_pad(GST_ELEMENT(self), self->sinkpad);
-  self->srcpad = gst_pad_new_from_static_template(&src_template, "src");
-  gst_pad_set_query_function(self->srcpad, src_query);
-  gst_element_add_pad(GST_ELEMENT(self), self->srcpad);
+  gst_pad_set_chain_function(self->parent.sinkpad, chain);
+  gst_pad_set_event_function(self->parent.sinkpad, sink_event);
+  gst_pad_set_query_function(self->parent.srcpad, src_query);
 }

@@ -48,6 +48,7 @@
 #include "gst/block_latency.h"
 #include "gst/progress.h"
 #include "gst/stage_device.h"
+#include "gst/stage_element.h"
 #include "gst/tensor_memory.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_la_vae_decode_debug);
@@ -70,11 +71,12 @@ struct Settings {
 
 // The element's C++ members.
 struct State {
+  explicit State(la::gst::StageDevice& stage_device) : stage(stage_device) {}
   std::mutex lock;  // guards settings, vae and the negotiated shape (queries come from any thread)
   Settings settings;
   std::shared_ptr<const la::models::WanVae> vae;  // NULL->READY .. READY->NULL
   c10::Device device{c10::kCPU};
-  la::gst::StageDevice stage;  // the device and this stage's CUDA stream (gst/stage_device.h)
+  la::gst::StageDevice& stage;  // the device and this stage's CUDA stream (the base class's)
   std::string vae_path;
   bool have_shape = false;
   la::gst::LatentShape shape;
@@ -102,16 +104,14 @@ struct State {
 }  // namespace
 
 struct GstLaVaeDecode {
-  GstElement parent;
-  GstPad* sinkpad;
-  GstPad* srcpad;
+  GstLaStageElement parent;  // the pads, the stage's device, the state changes (gst/stage_element.h)
   State* st;
 };
 struct GstLaVaeDecodeClass {
-  GstElementClass parent_class;
+  GstLaStageElementClass parent_class;
 };
 
-G_DEFINE_TYPE(GstLaVaeDecode, gst_la_vae_decode, GST_TYPE_ELEMENT)
+G_DEFINE_TYPE(GstLaVaeDecode, gst_la_vae_decode, GST_TYPE_LA_STAGE_ELEMENT)
 GST_ELEMENT_REGISTER_DEFINE(lavaedecode, "lavaedecode", GST_RANK_NONE, gst_la_vae_decode_get_type())
 
 #define LA_VAE_DECODE(obj) (reinterpret_cast<GstLaVaeDecode*>(obj))
@@ -150,7 +150,8 @@ void post_engine_error(GstLaVaeDecode* self, const std::exception& e) {
                     ("VAE %s", self->st->vae_path.c_str()));
 }
 
-void start_stream(State* st) {
+// A new stream (READY->PAUSED, a segment, a flush): from its first frame.
+void restart_stream(State* st) {
   if (st->stream) st->stream->reset();
   st->t0 = GST_CLOCK_TIME_NONE;
   st->frames_out = st->blocks_out = st->gap_blocks = 0;
@@ -193,7 +194,7 @@ GstFlowReturn push_frames(GstLaVaeDecode* self, const at::Tensor& pixels, GstClo
     if (!st->cuda_frames) gst_buffer_list_add(list, frame);
   }
   st->last_frame = pixels[frames - 1];
-  return gst_pad_push_list(self->srcpad, list);
+  return gst_pad_push_list(self->parent.srcpad, list);
 }
 
 // The progress message after each block: decoded (`frames` in `seconds`) or
@@ -221,7 +222,7 @@ gboolean fill_gap(GstLaVaeDecode* self, GstEvent* event) {
   GstClockTime pts, duration;
   gst_event_parse_gap(event, &pts, &duration);
   if (!st->online || !st->last_frame.defined() || !GST_CLOCK_TIME_IS_VALID(pts))
-    return gst_pad_push_event(self->srcpad, event);
+    return gst_pad_push_event(self->parent.srcpad, event);
   gst_event_unref(event);
   const GstClockTime span = GST_CLOCK_TIME_IS_VALID(duration) ? duration : kBlockDuration;
   const int64_t frames = std::max<int64_t>(1, static_cast<int64_t>((span + kFrameDuration / 2) / kFrameDuration));
@@ -288,8 +289,8 @@ bool negotiate_output(GstLaVaeDecode* self, const la::gst::LatentShape& shape) {
   // This negotiation answers any pending reconfigure: a pad is linked with
   // the flag set, and without clearing it the first block would negotiate
   // again and send the same caps a second time.
-  gst_pad_check_reconfigure(self->srcpad);
-  GstCaps* common = la::gst::pick_caps_with_peer(self->srcpad, output_caps(shape, st->cuda_context != nullptr));
+  gst_pad_check_reconfigure(self->parent.srcpad);
+  GstCaps* common = la::gst::pick_caps_with_peer(self->parent.srcpad, output_caps(shape, st->cuda_context != nullptr));
   if (!common) {
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION,
                       ("downstream accepts none of video/x-raw RGBA, RGB, I420, NV12 at %dx%d, 25 fps",
@@ -319,7 +320,7 @@ bool negotiate_output(GstLaVaeDecode* self, const la::gst::LatentShape& shape) {
   }
   // Downstream asked again (a RECONFIGURE) but takes the same caps: nothing to
   // send or set up; the frames go on as they were.
-  GstCaps* current = gst_pad_get_current_caps(self->srcpad);
+  GstCaps* current = gst_pad_get_current_caps(self->parent.srcpad);
   const bool unchanged = current && gst_caps_is_equal(current, common) && st->stream &&
                          (!cuda_memory || st->cuda_frames);
   if (current) gst_caps_unref(current);
@@ -329,10 +330,10 @@ bool negotiate_output(GstLaVaeDecode* self, const la::gst::LatentShape& shape) {
   }
   GST_INFO_OBJECT(self, "output %" GST_PTR_FORMAT, common);
   st->cuda_frames.reset();  // the old pool's buffers go back to it as downstream releases them
-  bool ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(common));
+  bool ok = gst_pad_push_event(self->parent.srcpad, gst_event_new_caps(common));
   if (ok && cuda_memory) {
     try {
-      st->cuda_frames = std::make_unique<la::gst::CudaFramePool>(self->srcpad, common, st->cuda_context, st->device);
+      st->cuda_frames = std::make_unique<la::gst::CudaFramePool>(self->parent.srcpad, common, st->cuda_context, st->device);
       GST_INFO_OBJECT(self, "frames from %s GstCudaBufferPool",
                       st->cuda_frames->downstream_pool() ? "downstream's" : "our own");
     } catch (const std::exception& e) {
@@ -374,7 +375,7 @@ bool set_sink_caps(GstLaVaeDecode* self, GstCaps* caps) {
   if (st->have_shape && !(shape == st->shape)) {
     // Another size: what came before was another stream.
     drain(self);
-    start_stream(st);
+    restart_stream(st);
   }
   {
     std::lock_guard<std::mutex> g(st->lock);
@@ -403,10 +404,10 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("latents arrived before negotiated caps"), (nullptr));
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  if (gst_pad_check_reconfigure(self->srcpad) && !negotiate_output(self, st->shape)) {
-    gst_pad_mark_reconfigure(self->srcpad);
+  if (gst_pad_check_reconfigure(self->parent.srcpad) && !negotiate_output(self, st->shape)) {
+    gst_pad_mark_reconfigure(self->parent.srcpad);
     gst_buffer_unref(buffer);
-    return GST_PAD_IS_FLUSHING(self->srcpad) ? GST_FLOW_FLUSHING : GST_FLOW_NOT_NEGOTIATED;
+    return GST_PAD_IS_FLUSHING(self->parent.srcpad) ? GST_FLOW_FLUSHING : GST_FLOW_NOT_NEGOTIATED;
   }
   GstClockTime pts = GST_BUFFER_PTS(buffer);
   if (!GST_CLOCK_TIME_IS_VALID(pts))
@@ -415,7 +416,7 @@ GstFlowReturn chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
     st->t0 = pts;
     // Asked at the first block: the LATENCY query that would say it comes only once the sinks
     // have prerolled, which they cannot before the stream ends.
-    if (!st->online && la::gst::upstream_is_live(self->sinkpad)) warn_offline_with_live_source(self);
+    if (!st->online && la::gst::upstream_is_live(self->parent.sinkpad)) warn_offline_with_live_source(self);
   }
 
   std::vector<la::elements::DecodedBlock> decoded;
@@ -453,19 +454,19 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
     }
     case GST_EVENT_SEGMENT: {
       drain(self);
-      start_stream(st);
-      return gst_pad_push_event(self->srcpad, la::gst::time_segment_event(GST_OBJECT(self), event, &st->segment));
+      restart_stream(st);
+      return gst_pad_push_event(self->parent.srcpad, la::gst::time_segment_event(GST_OBJECT(self), event, &st->segment));
     }
     case GST_EVENT_EOS:
     case GST_EVENT_SEGMENT_DONE:  // the end of a segment seek's segment: its kept blocks too
       drain(self);
-      return gst_pad_push_event(self->srcpad, event);
+      return gst_pad_push_event(self->parent.srcpad, event);
     case GST_EVENT_GAP:
       return fill_gap(self, event);
     case GST_EVENT_FLUSH_STOP:
-      start_stream(st);
+      restart_stream(st);
       gst_segment_init(&st->segment, GST_FORMAT_TIME);
-      return gst_pad_push_event(self->srcpad, event);
+      return gst_pad_push_event(self->parent.srcpad, event);
     default:
       return gst_pad_event_default(pad, parent, event);
   }
@@ -474,7 +475,7 @@ gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
 // Shares our CUDA context with neighbours that ask (gst.cuda.context), in
 // any state: before NULL->READY (an nvcodec element downstream starts first
 // and looks for one in its own NULL->READY) the configured device's wrapped
-// primary context is made on demand, the same object load_vae() takes.
+// primary context is made on demand, the same object load_models() takes.
 bool context_query(GstLaVaeDecode* self, GstQuery* query) {
   GstCudaContext* context = nullptr;
   int device_id = -1;
@@ -500,7 +501,7 @@ gboolean sink_query(GstPad* pad, GstObject* parent, GstQuery* query) {
 
 gboolean latency_query(GstLaVaeDecode* self, GstQuery* query) {
   State* st = self->st;
-  if (!gst_pad_peer_query(self->sinkpad, query)) return FALSE;
+  if (!gst_pad_peer_query(self->parent.sinkpad, query)) return FALSE;
   gboolean live;
   GstClockTime min, max;
   gst_query_parse_latency(query, &live, &min, &max);
@@ -565,7 +566,9 @@ bool resolve_vae_path(GstLaVaeDecode* self, const Settings& s, std::string* path
   return true;
 }
 
-bool load_vae(GstLaVaeDecode* self) {
+// NULL->READY (gst/stage_element.h).
+bool load_models(GstLaStageElement* element) {
+  auto* self = LA_VAE_DECODE(element);
   State* st = self->st;
   Settings s;
   {
@@ -584,10 +587,8 @@ bool load_vae(GstLaVaeDecode* self) {
   } catch (const std::exception& e) {
     GST_ELEMENT_ERROR(self, RESOURCE, READ, ("cannot load the VAE from '%s': %s", path.c_str(), e.what()),
                       ("expected the Wan 2.1 VAE checkpoint (Wan2.1_VAE.pth)"));
-    st->stage.close();
     return false;
   }
-  st->stage.loaded();
   GST_INFO_OBJECT(self, "VAE %s on %s (%s), %" G_GINT64_FORMAT " latent channels", path.c_str(), device.str().c_str(),
                   c10::toString(dtype), vae->config().z_dim);
   GstCudaContext* cuda_context = nullptr;
@@ -609,50 +610,37 @@ bool load_vae(GstLaVaeDecode* self) {
   return true;
 }
 
-}  // namespace
-
-static GstStateChangeReturn gst_la_vae_decode_change_state(GstElement* element, GstStateChange transition) {
-  auto* self = LA_VAE_DECODE(element);
-  State* st = self->st;
-  switch (transition) {
-    case GST_STATE_CHANGE_NULL_TO_READY:
-      if (!load_vae(self)) return GST_STATE_CHANGE_FAILURE;
-      break;
-    case GST_STATE_CHANGE_READY_TO_PAUSED: {
-      std::lock_guard<std::mutex> g(st->lock);
-      st->online = st->settings.online;
-      st->warned_not_live = false;
-      gst_segment_init(&st->segment, GST_FORMAT_TIME);
-      start_stream(st);
-      break;
-    }
-    default:
-      break;
-  }
-  const GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_la_vae_decode_parent_class)->change_state(element, transition);
-  switch (transition) {
-    case GST_STATE_CHANGE_PAUSED_TO_READY: {
-      // The streaming thread has stopped.
-      std::lock_guard<std::mutex> g(st->lock);
-      st->stream.reset();
-      st->cuda_frames.reset();
-      st->have_shape = false;
-      st->refused_caps.reset();
-      break;
-    }
-    case GST_STATE_CHANGE_READY_TO_NULL: {
-      std::lock_guard<std::mutex> g(st->lock);
-      st->vae.reset();
-      st->stage.close();
-      if (st->cuda_context) gst_object_unref(st->cuda_context);
-      st->cuda_context = nullptr;
-      break;
-    }
-    default:
-      break;
-  }
-  return ret;
+// READY->PAUSED.
+bool start_stream(GstLaStageElement* element) {
+  State* st = LA_VAE_DECODE(element)->st;
+  std::lock_guard<std::mutex> g(st->lock);
+  st->online = st->settings.online;
+  st->warned_not_live = false;
+  gst_segment_init(&st->segment, GST_FORMAT_TIME);
+  restart_stream(st);
+  return true;
 }
+
+// PAUSED->READY, the streaming thread stopped.
+void stop_stream(GstLaStageElement* element) {
+  State* st = LA_VAE_DECODE(element)->st;
+  std::lock_guard<std::mutex> g(st->lock);
+  st->stream.reset();
+  st->cuda_frames.reset();
+  st->have_shape = false;
+  st->refused_caps.reset();
+}
+
+// READY->NULL.
+void release_models(GstLaStageElement* element) {
+  State* st = LA_VAE_DECODE(element)->st;
+  std::lock_guard<std::mutex> g(st->lock);
+  st->vae.reset();
+  if (st->cuda_context) gst_object_unref(st->cuda_context);
+  st->cuda_context = nullptr;
+}
+
+}  // namespace
 
 static void gst_la_vae_decode_set_property(GObject* object, guint id, const GValue* value, GParamSpec* pspec) {
   la::gst::warn_if_set_while_running(GST_ELEMENT(object), pspec, value);
@@ -702,7 +690,11 @@ static void gst_la_vae_decode_class_init(GstLaVaeDecodeClass* klass) {
   gobject_class->set_property = gst_la_vae_decode_set_property;
   gobject_class->get_property = gst_la_vae_decode_get_property;
   gobject_class->finalize = gst_la_vae_decode_finalize;
-  element_class->change_state = gst_la_vae_decode_change_state;
+  GstLaStageElementClass* stage_class = GST_LA_STAGE_ELEMENT_CLASS(klass);
+  stage_class->open = load_models;
+  stage_class->start = start_stream;
+  stage_class->stop = stop_stream;
+  stage_class->close = release_models;
 
   // checkpoint-dir, vae and cuda-device-id are read at NULL->READY, online at READY->PAUSED.
   // Changeable only in NULL or READY (a change while running posts a warning, gst/property_state.h).
@@ -744,14 +736,10 @@ static void gst_la_vae_decode_class_init(GstLaVaeDecodeClass* klass) {
 }
 
 static void gst_la_vae_decode_init(GstLaVaeDecode* self) {
-  self->st = new State;
+  self->st = new State(*self->parent.stage);
   gst_segment_init(&self->st->segment, GST_FORMAT_TIME);
-  self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");
-  gst_pad_set_chain_function(self->sinkpad, chain);
-  gst_pad_set_event_function(self->sinkpad, sink_event);
-  gst_pad_set_query_function(self->sinkpad, sink_query);
-  gst_element_add_pad(GST_ELEMENT(self), self->sinkpad);
-  self->srcpad = gst_pad_new_from_static_template(&src_template, "src");
-  gst_pad_set_query_function(self->srcpad, src_query);
-  gst_element_add_pad(GST_ELEMENT(self), self->srcpad);
+  gst_pad_set_chain_function(self->parent.sinkpad, chain);
+  gst_pad_set_event_function(self->parent.sinkpad, sink_event);
+  gst_pad_set_query_function(self->parent.sinkpad, sink_query);
+  gst_pad_set_query_function(self->parent.srcpad, src_query);
 }

@@ -44,6 +44,7 @@
 #include "gst/late_blocks.h"
 #include "gst/progress.h"
 #include "gst/stage_device.h"
+#include "gst/stage_element.h"
 #include "gst/tensor_memory.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_la_gen_debug);
@@ -96,10 +97,11 @@ struct InFlight {
 };
 
 struct State {
+  explicit State(la::gst::StageDevice& stage_device) : stage(stage_device) {}
   std::mutex lock;  // guards settings, the pending changes and the output size
   Settings settings;
   std::optional<std::string> pending_prompt, pending_image;  // set while `started`
-  // From start()'s copy of the settings until PAUSED->READY: prompt= / image=
+  // From start_stream()'s copy of the settings until PAUSED->READY: prompt= / image=
   // become pending changes. A flag under the lock, not GST_STATE(), so that a
   // change made while READY->PAUSED runs is neither lost nor read unlocked.
   bool started = false;
@@ -108,7 +110,7 @@ struct State {
   // Loaded at NULL->READY.
   la::elements::GeneratorModels models;
   c10::Device device{c10::kCPU};
-  la::gst::StageDevice stage;  // the device and this stage's CUDA stream (gst/stage_device.h)
+  la::gst::StageDevice& stage;  // the device and this stage's CUDA stream (the base class's)
   at::Tensor image_rgb;
   std::string image_file;  // what image_rgb was decoded from
   std::string prompt_in_use;  // the prompt encoded last (under `lock`)
@@ -134,16 +136,14 @@ struct State {
 }  // namespace
 
 struct GstLiveAvatarGen {
-  GstElement parent;
-  GstPad* sinkpad;
-  GstPad* srcpad;
+  GstLaStageElement parent;  // the pads, the stage's device, the state changes (gst/stage_element.h)
   State* st;
 };
 struct GstLiveAvatarGenClass {
-  GstElementClass parent_class;
+  GstLaStageElementClass parent_class;
 };
 
-G_DEFINE_TYPE(GstLiveAvatarGen, gst_la_gen, GST_TYPE_ELEMENT)
+G_DEFINE_TYPE(GstLiveAvatarGen, gst_la_gen, GST_TYPE_LA_STAGE_ELEMENT)
 GST_ELEMENT_REGISTER_DEFINE(liveavatargen, "liveavatargen", GST_RANK_NONE, gst_la_gen_get_type())
 
 #define LA_GEN(obj) (reinterpret_cast<GstLiveAvatarGen*>(obj))
@@ -294,7 +294,9 @@ bool load_dit_stages(GstLiveAvatarGen* self, const Settings& s, const std::vecto
   return true;
 }
 
-bool load(GstLiveAvatarGen* self) {
+// NULL->READY (gst/stage_element.h).
+bool load_models(GstLaStageElement* element) {
+  auto* self = LA_GEN(element);
   State* st = self->st;
   Settings s;
   {
@@ -331,7 +333,6 @@ bool load(GstLiveAvatarGen* self) {
     GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("fp8=true cannot run on %s: %s", on.c_str(), why.c_str()),
                       ("set fp8=false (bf16 linears, twice the weight memory), or use a GPU of compute capability "
                        "8.9 or later (Ada, Hopper) with cuda-device-id"));
-    st->stage.close();
     return false;
   };
   if (s.fp8)
@@ -369,10 +370,7 @@ bool load(GstLiveAvatarGen* self) {
     // Loaded now either way, so a bad file fails NULL->READY; offload drops it
     // again and reloads it for each prompt.
     m.t5 = m.load_t5();
-    if (dit_ids.size() > 1 && !load_dit_stages(self, s, dit_ids, dtype, m.t5->config(), m)) {
-      st->stage.close();
-      return false;
-    }
+    if (dit_ids.size() > 1 && !load_dit_stages(self, s, dit_ids, dtype, m.t5->config(), m)) return false;
     if (s.offload) {
       m.t5.reset();
       la::runtime::release_cached_device_memory(device);  // its memory to the device, not LibTorch's cache
@@ -387,10 +385,8 @@ bool load(GstLiveAvatarGen* self) {
     GST_ELEMENT_ERROR(self, RESOURCE, READ, ("cannot load %s from '%s': %s", what.c_str(), s.checkpoint_dir.c_str(),
                                              e.what()),
                       ("checkpoint-dir must be the Wan2.2-S2V-14B directory; lora the liveavatar.safetensors"));
-    st->stage.close();
     return false;
   }
-  st->stage.loaded();
   la::video::Size out{};
   try {
     out = la::video::output_size_for_area(st->image_rgb.size(0), st->image_rgb.size(1), area);
@@ -420,8 +416,9 @@ bool load(GstLiveAvatarGen* self) {
   return true;
 }
 
-// Creates the stream's generator: encodes the prompt and the image.
-bool start(GstLiveAvatarGen* self) {
+// READY->PAUSED: creates the stream's generator, encodes the prompt and the image.
+bool start_stream(GstLaStageElement* element) {
+  auto* self = LA_GEN(element);
   State* st = self->st;
   Settings s;
   {
@@ -477,6 +474,30 @@ bool start(GstLiveAvatarGen* self) {
     GST_INFO_OBJECT(self, "DiT pipeline of %" G_GINT64_FORMAT " stages, %" G_GINT64_FORMAT " NCCL links between GPUs",
                     st->generator->depth(), st->generator->nccl_links());
   return true;
+}
+
+// PAUSED->READY, the streaming thread stopped.
+void stop_stream(GstLaStageElement* element) {
+  State* st = LA_GEN(element)->st;
+  {
+    std::lock_guard<std::mutex> g(st->lock);
+    st->started = false;  // later changes wait in the settings for the next start_stream()
+    st->pending_prompt.reset();
+    st->pending_image.reset();
+  }
+  st->generator.reset();
+  st->have_caps = false;
+  st->refused_caps.reset();
+}
+
+// READY->NULL, and after a failed NULL->READY: what load_models() got.
+void release_models(GstLaStageElement* element) {
+  State* st = LA_GEN(element)->st;
+  std::lock_guard<std::mutex> g(st->lock);
+  st->models = {};
+  st->image_rgb.reset();
+  st->image_file.clear();
+  st->width = st->height = 0;
 }
 
 bool has_pending_changes(State* st) {
@@ -568,7 +589,7 @@ bool set_sink_caps(GstLiveAvatarGen* self, GstCaps* caps) {
   st->features = f;
   st->have_caps = true;
   GstCaps* out = la::gst::pick_caps_with_peer(
-      self->srcpad, la::gst::offer_with_tensor_memory(la::gst::latent_caps(output_shape(st)), st->device.is_cuda()));
+      self->parent.srcpad, la::gst::offer_with_tensor_memory(la::gst::latent_caps(output_shape(st)), st->device.is_cuda()));
   if (!out) {
     const la::gst::LatentShape shape = output_shape(st);
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("downstream takes no %s caps of %dx%d latents (%s)",
@@ -578,7 +599,7 @@ bool set_sink_caps(GstLiveAvatarGen* self, GstCaps* caps) {
     return false;
   }
   st->tensor_memory_out = la::gst::has_tensor_memory_feature(out);
-  const bool ok = gst_pad_push_event(self->srcpad, gst_event_new_caps(out));
+  const bool ok = gst_pad_push_event(self->parent.srcpad, gst_event_new_caps(out));
   gst_caps_unref(out);
   return ok;
 }
@@ -657,7 +678,7 @@ bool skip_late_block(GstLiveAvatarGen* self, GstBuffer* buffer) {
   warn_if_slow(self);
   drain(self);  // the blocks before it go first
   post_block_progress(self, pts, 0);
-  gst_pad_push_event(self->srcpad, gst_event_new_gap(pts, duration));
+  gst_pad_push_event(self->parent.srcpad, gst_event_new_gap(pts, duration));
   return true;
 }
 
@@ -728,7 +749,7 @@ GstFlowReturn push_latents(GstLiveAvatarGen* self, at::Tensor latents, std::chro
   ++st->blocks_out;
   if (timed) note_block_time(self, seconds, block.duration);
   post_block_progress(self, block.pts, seconds);
-  return gst_pad_push(self->srcpad, out);
+  return gst_pad_push(self->parent.srcpad, out);
 }
 
 // Pushes every block still in the generator, before a serialized event
@@ -854,7 +875,7 @@ gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
   State* st = self->st;
   switch (GST_QUERY_TYPE(query)) {
     case GST_QUERY_LATENCY:
-      if (!gst_pad_peer_query(self->sinkpad, query)) return FALSE;
+      if (!gst_pad_peer_query(self->parent.sinkpad, query)) return FALSE;
       // Each block comes out its processing time after its features came in.
       st->latency.answer(query);
       return TRUE;
@@ -874,47 +895,6 @@ gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
 }
 
 }  // namespace
-
-static GstStateChangeReturn gst_la_gen_change_state(GstElement* element, GstStateChange transition) {
-  auto* self = LA_GEN(element);
-  State* st = self->st;
-  switch (transition) {
-    case GST_STATE_CHANGE_NULL_TO_READY:
-      if (!load(self)) return GST_STATE_CHANGE_FAILURE;
-      break;
-    case GST_STATE_CHANGE_READY_TO_PAUSED:
-      if (!start(self)) return GST_STATE_CHANGE_FAILURE;
-      break;
-    default:
-      break;
-  }
-  const GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_la_gen_parent_class)->change_state(element, transition);
-  switch (transition) {
-    case GST_STATE_CHANGE_PAUSED_TO_READY:
-      {
-        std::lock_guard<std::mutex> g(st->lock);
-        st->started = false;  // later changes wait in the settings for the next start()
-        st->pending_prompt.reset();
-        st->pending_image.reset();
-      }
-      st->generator.reset();  // the streaming thread has stopped
-      st->have_caps = false;
-      st->refused_caps.reset();
-      break;
-    case GST_STATE_CHANGE_READY_TO_NULL: {
-      std::lock_guard<std::mutex> g(st->lock);
-      st->models = {};
-      st->stage.close();
-      st->image_rgb.reset();
-      st->image_file.clear();
-      st->width = st->height = 0;
-      break;
-    }
-    default:
-      break;
-  }
-  return ret;
-}
 
 static void gst_la_gen_set_property(GObject* object, guint id, const GValue* value, GParamSpec* pspec) {
   la::gst::warn_if_set_while_running(GST_ELEMENT(object), pspec, value);
@@ -987,7 +967,11 @@ static void gst_la_gen_class_init(GstLiveAvatarGenClass* klass) {
   gobject_class->set_property = gst_la_gen_set_property;
   gobject_class->get_property = gst_la_gen_get_property;
   gobject_class->finalize = gst_la_gen_finalize;
-  element_class->change_state = gst_la_gen_change_state;
+  GstLaStageElementClass* stage_class = GST_LA_STAGE_ELEMENT_CLASS(klass);
+  stage_class->open = load_models;
+  stage_class->start = start_stream;
+  stage_class->stop = stop_stream;
+  stage_class->close = release_models;
 
   // Read when the element starts: changeable only in NULL or READY (a change while running
   // posts a warning, gst/property_state.h). `live` ones apply at the next block.
@@ -1106,13 +1090,9 @@ static void gst_la_gen_class_init(GstLiveAvatarGenClass* klass) {
 }
 
 static void gst_la_gen_init(GstLiveAvatarGen* self) {
-  self->st = new State;
-  self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");
-  gst_pad_set_chain_function(self->sinkpad, chain);
-  gst_pad_set_event_function(self->sinkpad, sink_event);
-  gst_pad_set_query_function(self->sinkpad, sink_query);
-  gst_element_add_pad(GST_ELEMENT(self), self->sinkpad);
-  self->srcpad = gst_pad_new_from_static_template(&src_template, "src");
-  gst_pad_set_query_function(self->srcpad, src_query);
-  gst_element_add_pad(GST_ELEMENT(self), self->srcpad);
+  self->st = new State(*self->parent.stage);
+  gst_pad_set_chain_function(self->parent.sinkpad, chain);
+  gst_pad_set_event_function(self->parent.sinkpad, sink_event);
+  gst_pad_set_query_function(self->parent.sinkpad, sink_query);
+  gst_pad_set_query_function(self->parent.srcpad, src_query);
 }

@@ -1,0 +1,78 @@
+#include "gst/stage_element.h"
+
+namespace {
+
+GstElementClass* parent_class = nullptr;
+
+GstLaStageElementClass* stage_class(gpointer instance) {
+  return GST_LA_STAGE_ELEMENT_CLASS(G_OBJECT_GET_CLASS(instance));
+}
+
+GstStateChangeReturn change_state(GstElement* element, GstStateChange transition) {
+  auto* self = reinterpret_cast<GstLaStageElement*>(element);
+  GstLaStageElementClass* klass = stage_class(element);
+  switch (transition) {
+    case GST_STATE_CHANGE_NULL_TO_READY:
+      if (klass->open && !klass->open(self)) {
+        if (klass->close) klass->close(self);
+        self->stage->close();
+        return GST_STATE_CHANGE_FAILURE;
+      }
+      self->stage->loaded();
+      break;
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      if (klass->start && !klass->start(self)) return GST_STATE_CHANGE_FAILURE;
+      break;
+    default:
+      break;
+  }
+  const GstStateChangeReturn ret = parent_class->change_state(element, transition);
+  switch (transition) {
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      if (klass->stop) klass->stop(self);
+      break;
+    case GST_STATE_CHANGE_READY_TO_NULL:
+      if (klass->close) klass->close(self);
+      self->stage->close();
+      break;
+    default:
+      break;
+  }
+  return ret;
+}
+
+void finalize(GObject* object) {
+  delete reinterpret_cast<GstLaStageElement*>(object)->stage;
+  G_OBJECT_CLASS(parent_class)->finalize(object);
+}
+
+void class_init(gpointer g_class, gpointer) {
+  parent_class = GST_ELEMENT_CLASS(g_type_class_peek_parent(g_class));
+  G_OBJECT_CLASS(g_class)->finalize = finalize;
+  GST_ELEMENT_CLASS(g_class)->change_state = change_state;
+}
+
+// `g_class` is the class of the instance being made (the subclass), whose pad
+// templates this needs; G_OBJECT_GET_CLASS would still give this class here.
+void instance_init(GTypeInstance* instance, gpointer g_class) {
+  auto* self = reinterpret_cast<GstLaStageElement*>(instance);
+  auto* element_class = GST_ELEMENT_CLASS(g_class);
+  self->stage = new la::gst::StageDevice;
+  self->sinkpad = gst_pad_new_from_template(gst_element_class_get_pad_template(element_class, "sink"), "sink");
+  self->srcpad = gst_pad_new_from_template(gst_element_class_get_pad_template(element_class, "src"), "src");
+  gst_element_add_pad(GST_ELEMENT(self), self->sinkpad);
+  gst_element_add_pad(GST_ELEMENT(self), self->srcpad);
+}
+
+}  // namespace
+
+GType gst_la_stage_element_get_type() {
+  static const GType type = [] {
+    const GTypeInfo info = {sizeof(GstLaStageElementClass), nullptr, nullptr, class_init, nullptr, nullptr,
+                            sizeof(GstLaStageElement),      0,       instance_init, nullptr};
+    const GType registered = g_type_register_static(GST_TYPE_ELEMENT, "GstLaStageElement", &info, G_TYPE_FLAG_ABSTRACT);
+    gst_type_mark_as_plugin_api(registered, static_cast<GstPluginAPIFlags>(0));  // gst-inspect shows the hierarchy
+    return registered;
+  }();
+  return type;
+}
