@@ -25,6 +25,7 @@
 
 #include "gst/element_registration.h"
 #include "gst/media_types.h"
+#include "gst/property_state.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_la_bin_debug);
 #define GST_CAT_DEFAULT gst_la_bin_debug
@@ -150,8 +151,11 @@ void derive_audio_model_dir(GstLiveAvatarBin* self) {
 
 }  // namespace
 
-static void gst_la_bin_set_property(GObject* object, guint id, const GValue* value, GParamSpec*) {
+static void gst_la_bin_set_property(GObject* object, guint id, const GValue* value, GParamSpec* pspec) {
   auto* self = LA_BIN(object);
+  // One warning, the bin's, for a start property changed while running; the children stay quiet.
+  la::gst::warn_if_set_while_running(GST_ELEMENT(self), pspec, value);
+  const la::gst::QuietPropertyWarnings children_quiet;
   const Proxy& p = proxies().at(id - 1);
   for (const char* e : p.elements) g_object_set_property(G_OBJECT(child(self, e)), p.element_property, value);
   const std::string name = p.name;

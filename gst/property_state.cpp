@@ -4,8 +4,15 @@
 
 namespace la::gst {
 
+namespace {
+thread_local int quiet_scopes = 0;
+}  // namespace
+
+QuietPropertyWarnings::QuietPropertyWarnings() { ++quiet_scopes; }
+QuietPropertyWarnings::~QuietPropertyWarnings() { --quiet_scopes; }
+
 bool warn_if_set_while_running(GstElement* element, GParamSpec* pspec, const GValue* value) {
-  if (pspec->flags & GST_PARAM_MUTABLE_PLAYING) return false;
+  if (quiet_scopes > 0 || (pspec->flags & GST_PARAM_MUTABLE_PLAYING)) return false;
   GST_OBJECT_LOCK(element);
   const GstState state = GST_STATE(element);
   GST_OBJECT_UNLOCK(element);

@@ -16,4 +16,15 @@ namespace la::gst {
 // hold locks its sync bus handler takes). Returns whether it will warn.
 bool warn_if_set_while_running(GstElement* element, GParamSpec* pspec, const GValue* value);
 
+// While one lives, warn_if_set_while_running() posts nothing on this thread: liveavatarbin warns
+// once for its own property and then sets its children's quietly (checkpoint-dir alone would
+// otherwise give three warnings, from two children and a third property derived from it).
+class QuietPropertyWarnings {
+ public:
+  QuietPropertyWarnings();
+  ~QuietPropertyWarnings();
+  QuietPropertyWarnings(const QuietPropertyWarnings&) = delete;
+  QuietPropertyWarnings& operator=(const QuietPropertyWarnings&) = delete;
+};
+
 }  // namespace la::gst

@@ -293,13 +293,15 @@ TEST(LiveAvatarBin, ChangingAStartPropertyWhilePlayingWarns) {
   ASSERT_EQ(gst_element_get_state(p, nullptr, nullptr, 60 * GST_SECOND), GST_STATE_CHANGE_SUCCESS);
   GstElement* avatar = gst_bin_get_by_name(GST_BIN(p), "avatar");
   GstBus* bus = gst_element_get_bus(p);
-  // The next "changed while" warning within 10 s, or "".
-  auto next_change_warning = [&] {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  // The next "changed while" warning within `seconds`, or "", and the element that posted it.
+  std::string poster;
+  auto next_change_warning = [&](int seconds = 10) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
     while (std::chrono::steady_clock::now() < until) {
       GstMessage* m = gst_bus_timed_pop_filtered(bus, 100 * GST_MSECOND, GST_MESSAGE_WARNING);
       if (!m) continue;
       const std::string text = la::test::message_text(m);
+      poster = GST_OBJECT_NAME(GST_MESSAGE_SRC(m));
       gst_message_unref(m);
       if (text.find("changed while") != std::string::npos) return text;
     }
@@ -312,6 +314,13 @@ TEST(LiveAvatarBin, ChangingAStartPropertyWhilePlayingWarns) {
   g_object_set(avatar, "prompt", "A person smiling", nullptr);
   g_object_set(avatar, "seed", guint64{7}, nullptr);
   la::test::expect_contains(next_change_warning(), "seed changed while PLAYING");
+  EXPECT_EQ(poster, "avatar");
+  // checkpoint-dir goes to two children and makes a third's model-dir: still one warning, the
+  // bin's (each child used to post its own: three).
+  g_object_set(avatar, "checkpoint-dir", dir.path().c_str(), nullptr);
+  la::test::expect_contains(next_change_warning(), "checkpoint-dir changed while PLAYING");
+  EXPECT_EQ(poster, "avatar");
+  EXPECT_EQ(next_change_warning(2), "") << "from " << poster;
 
   // An image that cannot be applied: the generator keeps the picture in use and sets the
   // property back, and the bin notifies its own `image` for it (the set's notify, then the
