@@ -576,7 +576,7 @@ void stop_stream(GstLaStageElement* element) {
   st->stream.reset();
 }
 
-// READY->NULL.
+// READY->NULL, and after a failed NULL->READY: what load_models() got.
 void release_models(GstLaStageElement* element) {
   State* st = LA_AUDIO_FEAT(element)->st;
   std::lock_guard<std::mutex> g(st->lock);

@@ -631,7 +631,7 @@ void stop_stream(GstLaStageElement* element) {
   st->refused_caps.reset();
 }
 
-// READY->NULL.
+// READY->NULL, and after a failed NULL->READY: what load_models() got.
 void release_models(GstLaStageElement* element) {
   State* st = LA_VAE_DECODE(element)->st;
   std::lock_guard<std::mutex> g(st->lock);

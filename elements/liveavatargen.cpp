@@ -428,7 +428,8 @@ bool start_stream(GstLaStageElement* element) {
     st->pending_image.reset();
     st->started = true;
   }
-  auto fail = [st] {
+  auto fail = [st] {  // nothing of this stream stays: the generator holds the models too
+    st->generator.reset();
     std::lock_guard<std::mutex> g(st->lock);
     st->started = false;
     return false;

@@ -1,18 +1,16 @@
-// The device chores of laaudiofeat, liveavatargen and lavaedecode in one
-// place (DESIGN §4, §5; like nvcodec's GstCudaBaseTransform): resolving
-// cuda-device-id at NULL->READY, the stage's own CUDA stream, making that
-// stream current on every thread that runs the stage's work, and waiting once
-// for the loading of models before the stage's stream uses them.
+// The device chores of laaudiofeat, liveavatargen and lavaedecode (DESIGN
+// §4, §5): resolving cuda-device-id at NULL->READY, the stage's own CUDA
+// stream, making that stream current on every thread that runs the stage's
+// work, and waiting once for the loading of models before the stage's stream
+// uses them. Their base class (gst/stage_element.h) holds one and calls
+// loaded() and close() at the right state changes; the element opens it:
 //
-//   la::gst::StageDevice stage;                      // a member of the element
-//   // NULL->READY:
-//   if (!stage.open(GST_ELEMENT(self), cuda_device_id)) return GST_STATE_CHANGE_FAILURE;
+//   // load_models() (NULL->READY):
+//   if (!stage.open(GST_ELEMENT(self), cuda_device_id)) return false;
 //   ... load models on stage.device() in stage.dtype() ...
-//   stage.loaded();
+//   // (the base: stage.loaded() after a successful load, stage.close() at READY->NULL)
 //   // chain(), event handlers, a clock thread: before any tensor work
 //   const la::gst::StageScope on_stage(stage);
-//   // READY->NULL (after the models are released):
-//   stage.close();
 //
 // Streams (docs/architecture.md, "Streams and events"): each element is one
 // stage of the pipeline and runs its kernels on its own stream from

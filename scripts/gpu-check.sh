@@ -43,6 +43,7 @@ case "${1:-}" in
   build|preflight|demo) mode=$1; shift ;;
   test) shift ;;
   # Test programs (meson test names) whose GPU cases (GTEST_SKIP without a device) cover issue 14:
+  #   gst-stage-element: StageElement.FailedOpenClosesTheGpuStage (the elements' base class)
   #   gst-glue: StageDevice.EachStageHasItsOwnStreamOnTheGpu, TensorMemory.ConsumerStreamWaitsForTheProducersEvent,
   #             CudaContext.ContextQueriesAnsweredOnDemandForTheConfiguredDevice, CudaFramePool.*
   #   gst-lavaedecode: LaVaeDecode.NvcodecElementStartedFirstTakesOurCudaContext, ...InNullOnlyForACudaDevice
@@ -52,14 +53,14 @@ case "${1:-}" in
   #   unit-fp8: the decision at load (CPU), the device's own capability printed by unit-io
   #   gst-pipelines: Pipelines.CudaMemoryOutputOnTheGpu (three stages, three streams, events between them)
   #   gst-launch: the elements and liveavatarbin on cuda:0 in a gst-launch-1.0 process of their own
-  streams) shift; tests=(gst-glue gst-lavaedecode unit-audio-features unit-io unit-avatar-generator unit-fp8
+  streams) shift; tests=(gst-stage-element gst-glue gst-lavaedecode unit-audio-features unit-io unit-avatar-generator unit-fp8
                          gst-pipelines gst-launch) ;;
   # Issue 12 (several devices per stream): unit-dit-pipeline-nccl runs the NCCL hand-overs on one
   # GPU (DitPipelineNccl.HandOversOnOneGpuMatchOneStage); the *TwoGpus* cases need two GPUs.
   devices) shift; tests=(unit-dit-pipeline unit-dit-pipeline-nccl unit-memory-plan gst-dit-devices
                          gst-dit-devices-two-gpus) ;;
   # Both lists: every test program with GPU cases.
-  gpu-cases) shift; tests=(gst-glue gst-lavaedecode unit-audio-features unit-io unit-avatar-generator unit-fp8
+  gpu-cases) shift; tests=(gst-stage-element gst-glue gst-lavaedecode unit-audio-features unit-io unit-avatar-generator unit-fp8
                            gst-pipelines gst-launch unit-dit-pipeline unit-dit-pipeline-nccl unit-memory-plan
                            gst-dit-devices gst-dit-devices-two-gpus) ;;
   -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}"; exit 0 ;;

@@ -4,6 +4,9 @@
 // progress messages, latency.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <ATen/ATen.h>
 #include <cstdio>
 #include <cstring>
@@ -402,6 +405,29 @@ TEST(LaVaeDecode, OfflineWithALiveSourceWarnsAtTheFirstBlock) {
   const auto warnings = off->bus->take(GST_MESSAGE_WARNING);
   ASSERT_EQ(warnings.size(), 1u);
   test::expect_contains(warnings[0], "online=false cannot run with a live source");
+}
+
+// An element on its own (in liveavatarbin the bin posts the one warning itself): a property read
+// when it starts, set while PLAYING, posts a warning that names it, from GStreamer's thread pool
+// (so it is waited for); the same value again says nothing.
+TEST(LaVaeDecode, ChangingAStartPropertyWhilePlayingWarns) {
+  auto d = decoder(true);
+  ASSERT_TRUE(d->h);
+  auto warnings_within = [&](std::chrono::milliseconds limit) {
+    std::vector<std::string> all;
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (all.empty() && std::chrono::steady_clock::now() < until) {
+      all = d->bus->take(GST_MESSAGE_WARNING);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return all;
+  };
+  g_object_set(d->element(), "online", FALSE, nullptr);
+  const auto warnings = warnings_within(std::chrono::seconds(5));
+  ASSERT_EQ(warnings.size(), 1u);
+  test::expect_contains(warnings[0], "online changed while PLAYING: it is read when the element starts");
+  g_object_set(d->element(), "online", FALSE, nullptr);
+  EXPECT_TRUE(warnings_within(std::chrono::milliseconds(500)).empty());
 }
 
 TEST(LaVaeDecode, NewCapsOfAnotherSizeStartANewStream) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/runtime/cuda_runtime_info.h"
 #include "gst/stage_element.h"
 #include "tests/gst/gst_test_util.h"
 
@@ -15,6 +16,8 @@ namespace {
 struct Recorder {
   std::vector<std::string> calls;  // "open", "start", ... with " (pads active)" when they were
   bool fail_open = false, fail_start = false;
+  bool fail_activation = false;  // the sink pad refuses to activate (READY->PAUSED fails after start())
+  int device_id = -1;  // what open() opens the stage on
 };
 Recorder recorder;
 
@@ -34,8 +37,10 @@ struct RecordingStageClass {
 
 G_DEFINE_TYPE(RecordingStage, recording_stage, GST_TYPE_LA_STAGE_ELEMENT)
 
-static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 
 static void recording_stage_class_init(RecordingStageClass* klass) {
   GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
@@ -47,7 +52,7 @@ static void recording_stage_class_init(RecordingStageClass* klass) {
     record(self, "open");
     // The device is opened before the models load, as the elements do; a failure after it
     // must leave the stage closed again.
-    if (!self->stage->open(GST_ELEMENT(self), -1)) return false;
+    if (!self->stage->open(GST_ELEMENT(self), recorder.device_id)) return false;
     if (recorder.fail_open) GST_ELEMENT_ERROR(self, RESOURCE, READ, ("cannot load"), (nullptr));
     return !recorder.fail_open;
   };
@@ -59,15 +64,20 @@ static void recording_stage_class_init(RecordingStageClass* klass) {
   stage_class->close = [](GstLaStageElement* self) { record(self, "close"); };
 }
 
-static void recording_stage_init(RecordingStage*) {}
+static void recording_stage_init(RecordingStage* self) {
+  gst_pad_set_activatemode_function(self->parent.sinkpad, [](GstPad*, GstObject*, GstPadMode, gboolean active) {
+    return static_cast<gboolean>(!(active && recorder.fail_activation));
+  });
+}
 
 namespace {
 
-GstElement* make_recording_stage(bool fail_open = false, bool fail_start = false) {
+GstElement* make_recording_stage(bool fail_open = false, bool fail_start = false, int device_id = -1) {
   la::test::ensure_gst();
   recorder = Recorder{};
   recorder.fail_open = fail_open;
   recorder.fail_start = fail_start;
+  recorder.device_id = device_id;
   return GST_ELEMENT(g_object_new(recording_stage_get_type(), nullptr));
 }
 
@@ -109,7 +119,6 @@ TEST(StageElement, FailedOpenReleasesWhatItLoadedAndStaysInNull) {
   gst_element_get_state(e, &state, nullptr, 0);
   EXPECT_EQ(state, GST_STATE_NULL);
   EXPECT_EQ(recorder.calls, (std::vector<std::string>{"open", "close"}));
-  EXPECT_FALSE(reinterpret_cast<GstLaStageElement*>(e)->stage->is_cuda());
   const std::vector<std::string> errors = bus.take(GST_MESSAGE_ERROR);
   ASSERT_EQ(errors.size(), 1u);
   la::test::expect_contains(errors[0], "cannot load");
@@ -130,6 +139,36 @@ TEST(StageElement, FailedStartStaysInReadyWithTheModels) {
   EXPECT_EQ(recorder.calls, (std::vector<std::string>{"open", "start"}));  // no stop: it never started
   EXPECT_EQ(gst_element_set_state(e, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
   EXPECT_EQ(recorder.calls, (std::vector<std::string>{"open", "start", "close"}));
+  gst_object_unref(e);
+}
+
+// The change fails after start() (a pad that does not activate): stop() undoes what start() did.
+TEST(StageElement, PadsThatDoNotActivateStopWhatStartStarted) {
+  GstElement* e = make_recording_stage();
+  recorder.fail_activation = true;
+  EXPECT_EQ(gst_element_set_state(e, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+  // GstElement activated the src pad before the sink pad refused, and leaves it so: stop() sees it
+  // active, but no streaming thread runs.
+  EXPECT_EQ(recorder.calls, (std::vector<std::string>{"open", "start", "stop (pads active)"}));
+  EXPECT_EQ(gst_element_set_state(e, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  EXPECT_EQ(recorder.calls, (std::vector<std::string>{"open", "start", "stop (pads active)", "close"}));
+  gst_object_unref(e);
+}
+
+// A GPU case (skipped without one): the stage that open() took to cuda:0 is closed again by the
+// base after the failure, back to the CPU (on the CPU there is nothing to see).
+TEST(StageElement, FailedOpenClosesTheGpuStage) {
+  if (la::runtime::query_cuda_runtime().device_count == 0) GTEST_SKIP() << "no CUDA device";
+  GstElement* e = make_recording_stage(/*fail_open=*/true, /*fail_start=*/false, /*device_id=*/0);
+  auto* stage = reinterpret_cast<GstLaStageElement*>(e)->stage;
+  EXPECT_EQ(gst_element_set_state(e, GST_STATE_READY), GST_STATE_CHANGE_FAILURE);
+  EXPECT_FALSE(stage->is_cuda());
+  EXPECT_FALSE(stage->stream().has_value());
+  recorder.fail_open = false;
+  ASSERT_EQ(gst_element_set_state(e, GST_STATE_READY), GST_STATE_CHANGE_SUCCESS);
+  EXPECT_TRUE(stage->is_cuda()) << "the same element, opened on the GPU";
+  EXPECT_EQ(gst_element_set_state(e, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  EXPECT_FALSE(stage->is_cuda());
   gst_object_unref(e);
 }
 
