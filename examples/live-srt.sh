@@ -16,11 +16,17 @@
 # liveavatar.safetensors (docs/checkpoints.md). mpegtsmux alignment=7: SRT's
 # live mode sends messages of at most 1316 bytes = 7 TS packets. The pipeline
 # is examples/lib/publish-muxed.sh.
+# At the end the connection stays open one more second (the fakesink branch
+# takes the stream 1 s late, and gst-launch-1.0 stops when every sink has had
+# EOS): SRT's live mode drops what is still in flight when the caller closes,
+# and the listener lost the last 3 frames of 60 without it.
 set -euo pipefail
 if (($# < 4)); then
-  sed -n '2,18p' "$0" >&2
+  sed -n '2,22p' "$0" >&2
   exit 2
 fi
 ckpt="$1" lora="$2" image="$3" url="$4" wav="${5:-}" size="${6:-720*400}" prompt="${7:-A person talking to the camera}"
 exec "$(dirname "${BASH_SOURCE[0]}")/lib/publish-muxed.sh" "$ckpt" "$lora" "$image" "$wav" "$size" "$prompt" \
-  mpegtsmux name=mux alignment=7 ! srtsink uri="$url"
+  mpegtsmux name=mux alignment=7 ! tee name=ts \
+  ts. ! queue ! srtsink uri="$url" \
+  ts. ! queue max-size-time=0 max-size-buffers=0 max-size-bytes=0 ! fakesink sync=true ts-offset=1000000000

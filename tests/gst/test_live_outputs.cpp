@@ -22,7 +22,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,155 +43,21 @@
 
 #include "tests/common/figure.h"
 #include "tests/gst/gst_test_util.h"
+#include "tests/gst/live_servers.h"
 #include "tools/webrtc_loopback/webrtc_link.h"
 
 using namespace la;
+using test::ChildProcess;
+using test::collect;
+using test::expect_audio_in_sync;
+using test::free_loopback_port;
+using test::Nginx;
+using test::ReadBack;
+using test::reader;
+using test::srt_url;
+using test::start_srt_server;
 
 namespace {
-
-// A free TCP (or, with SOCK_DGRAM, UDP) port on 127.0.0.1: bound to port 0,
-// read, closed.
-int free_loopback_port(int type = SOCK_STREAM) {
-  const int fd = socket(AF_INET, type, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = -1;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
-    port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
-
-bool port_accepts(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
-}
-
-std::string nginx_binary() {
-  if (const char* e = std::getenv("LA_NGINX")) return e;
-  for (const char* p : {"/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"})
-    if (access(p, X_OK) == 0) return p;
-  return "";
-}
-
-// nginx with an RTMP server on a free loopback port, as a child process in
-// the foreground (daemon off, one process), everything in `dir`; stopped by
-// the destructor. `start()` returns "" or why it did not come up (with
-// nginx's error log).
-class Nginx {
- public:
-  explicit Nginx(std::filesystem::path dir) : dir_(std::move(dir)) {}
-  ~Nginx() { stop(); }
-  Nginx(const Nginx&) = delete;
-  Nginx& operator=(const Nginx&) = delete;
-
-  // `extra_rtmp_app` goes into `application live { ... }`; `config_override`
-  // replaces the whole file (the failure-path test).
-  std::string start(const std::string& extra_rtmp_app, const std::string& config_override = "") {
-    const std::string nginx = nginx_binary();
-    if (nginx.empty()) return "no nginx binary (Debian: apt-get install nginx libnginx-mod-rtmp; or set LA_NGINX)";
-    port_ = free_loopback_port();
-    if (port_ <= 0) return "no free loopback port";
-    // Debian builds the module as a dynamic one (libnginx-mod-rtmp).
-    const std::string module = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
-    std::string conf = config_override;
-    if (conf.empty()) {
-      if (access(module.c_str(), R_OK) == 0) conf += "load_module " + module + ";\n";
-      conf += "daemon off;\nmaster_process off;\nworker_processes 1;\n";
-      conf += "error_log " + log() + " info;\npid " + (dir_ / "nginx.pid").string() + ";\n";
-      conf += "events { worker_connections 64; }\n";
-      conf += "rtmp { server { listen 127.0.0.1:" + std::to_string(port_) +
-              "; application live { live on; " + extra_rtmp_app + " } } }\n";
-    }
-    test::write_bytes((dir_ / "nginx.conf").string(), conf);
-    const std::string out = (dir_ / "nginx.out").string();
-    const std::string prefix = dir_.string() + "/", conf_path = (dir_ / "nginx.conf").string(), elog = log();
-    std::vector<const char*> argv = {nginx.c_str(), "-p", prefix.c_str(), "-e", elog.c_str(), "-c", conf_path.c_str(),
-                                     nullptr};
-    // fork + exec rather than posix_spawn: the child asks for SIGKILL when this
-    // process dies, so a crashed test leaves no server behind. Between fork and
-    // exec only async-signal-safe calls.
-    const pid_t parent = getpid();
-    pid_ = fork();
-    if (pid_ < 0) return nginx + ": fork failed";
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(127);
-      const int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-      }
-      execv(nginx.c_str(), const_cast<char**>(argv.data()));
-      _exit(127);
-    }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return "nginx exited (" +
-               (WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
-                                  : "signal " + std::to_string(WTERMSIG(status))) +
-               ") before listening on port " +
-               std::to_string(port_) + ":\n" + diagnostics();
-      }
-      if (port_accepts(port_)) return "";
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    stop();
-    return "nginx did not accept on 127.0.0.1:" + std::to_string(port_) + " within 5 s:\n" + diagnostics();
-  }
-
-  // Graceful stop (SIGQUIT: open recordings are closed), then SIGKILL after 5 s.
-  void stop() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGQUIT);
-    for (int i = 0; i < 100; ++i) {
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
-  // Waits (bounded) until nginx's error log holds `text`.
-  bool wait_for_log(const std::string& text, std::chrono::seconds limit) const {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (test::read_bytes(log()).find(text) != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  }
-
-  std::string diagnostics() const {
-    return "--- nginx.out\n" + test::read_bytes((dir_ / "nginx.out").string()) + "--- error.log\n" +
-           test::read_bytes(log());
-  }
-  int port() const { return port_; }
-
- private:
-  std::string log() const { return (dir_ / "error.log").string(); }
-  std::filesystem::path dir_;
-  pid_t pid_ = -1;
-  int port_ = -1;
-};
 
 std::string png(const test::TempDir& dir) { return test::write_test_png(dir.file("face.png"), 96, 96, "ball"); }
 
@@ -201,72 +66,6 @@ using test::parse;
 // Runs to EOS or an error; returns the error ("" on EOS, "timeout").
 std::string run(GstElement* p, GstClockTime timeout) { return test::run_to_eos(p, timeout); }
 
-// What a reader got: decoded video frames and audio, first timestamps.
-struct ReadBack {
-  int frames = 0, audio_buffers = 0, audio_rate = 0;
-  guint64 audio_samples = 0;
-  GstClockTime first_video = GST_CLOCK_TIME_NONE, last_video = GST_CLOCK_TIME_NONE, first_audio = GST_CLOCK_TIME_NONE;
-  double audio_s() const { return audio_rate ? static_cast<double>(audio_samples) / audio_rate : 0; }
-  // First video PTS - first audio PTS (FLV timestamps are whole ms).
-  double offset_ms() const {
-    return (static_cast<double>(first_video) - static_cast<double>(first_audio)) / GST_MSECOND;
-  }
-  // One line of figures for the log: "<protocol>: <who>: N video frames ...".
-  void print(const char* protocol, const char* who) const {
-    std::printf("%s: %s: %d video frames (%.3f s to %.3f s), %d audio buffers (%.3f s at %d Hz), "
-                "A/V start offset %.1f ms\n", protocol, who, frames, static_cast<double>(first_video) / GST_SECOND,
-                static_cast<double>(last_video) / GST_SECOND, audio_buffers, audio_s(), audio_rate, offset_ms());
-  }
-};
-
-// What every output must deliver besides its video frames: the audio, at the
-// codec's rate and the published duration, starting with the video.
-void expect_audio_in_sync(const ReadBack& r, int rate, double published_s) {
-  EXPECT_GT(r.audio_buffers, 0);
-  EXPECT_EQ(r.audio_rate, rate);
-  EXPECT_NEAR(r.audio_s(), published_s, 0.1);  // whole codec frames: a little over the audio published
-  ASSERT_TRUE(GST_CLOCK_TIME_IS_VALID(r.first_video) && GST_CLOCK_TIME_IS_VALID(r.first_audio));
-  EXPECT_LE(std::abs(r.offset_ms()), 40.0);
-}
-
-// `source` (FLV bytes; MPEG-TS with `ts`) demuxed and decoded into two
-// appsinks. tsdemux's pads are named after the stream's PIDs: the branches
-// pick theirs by caps.
-GstElement* reader(const std::string& source, bool ts = false) {
-  return parse(source + (ts ? " ! tsdemux name=d d. ! video/x-h264 ! queue" : " ! flvdemux name=d d.video ! queue") +
-               " ! h264parse ! openh264dec ! "
-               "appsink name=v sync=false max-buffers=0 wait-on-eos=false " +
-               (ts ? "d. ! audio/mpeg ! queue" : "d.audio ! queue") +
-               " ! mpegaudioparse ! mpg123audiodec ! audioconvert ! "
-               "audio/x-raw,format=S16LE ! appsink name=a sync=false max-buffers=0 wait-on-eos=false");
-}
-
-// Everything the appsinks of a reader at EOS hold; sets it to NULL and unrefs it.
-ReadBack collect(GstElement* p) {
-  ReadBack r;
-  GstElement* vsink = gst_bin_get_by_name(GST_BIN(p), "v");
-  GstElement* asink = gst_bin_get_by_name(GST_BIN(p), "a");
-  while (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(vsink), 0)) {
-    if (!r.frames++) r.first_video = GST_BUFFER_PTS(gst_sample_get_buffer(s));
-    r.last_video = GST_BUFFER_PTS(gst_sample_get_buffer(s));
-    gst_sample_unref(s);
-  }
-  while (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(asink), 0)) {
-    // S16LE (the caps filter): 2 bytes per sample and channel.
-    const GstStructure* st = gst_caps_get_structure(gst_sample_get_caps(s), 0);
-    int channels = 0;
-    if (gst_structure_get_int(st, "rate", &r.audio_rate) && gst_structure_get_int(st, "channels", &channels) &&
-        channels > 0)
-      r.audio_samples += gst_buffer_get_size(gst_sample_get_buffer(s)) / (2u * channels);
-    if (!r.audio_buffers++) r.first_audio = GST_BUFFER_PTS(gst_sample_get_buffer(s));
-    gst_sample_unref(s);
-  }
-  gst_object_unref(vsink);
-  gst_object_unref(asink);
-  gst_element_set_state(p, GST_STATE_NULL);
-  gst_object_unref(p);
-  return r;
-}
 
 // Published audio: 40 buffers of 1600 samples at 16 kHz = 4.0 s. laaudiofeat
 // pads the last 0.48 s block (7680 samples): ceil(64000 / 7680) = 9 blocks of
@@ -382,28 +181,6 @@ TEST(LiveOutputs, RtmpThroughNginxGivesEveryFrameAndTheAudioInSync) {
   test::record_doc_figure("live.rtmp.av_offset_ms", client.offset_ms());
 }
 
-namespace {
-
-// The SRT server: a reader whose srtsrc is the listener (it binds its UDP port
-// when it starts). Returns "" or why it did not start (the bus's error).
-std::string start_srt_server(GstElement* p) {
-  if (gst_element_set_state(p, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE) return "";
-  std::string why = "the SRT listener did not start";
-  GstBus* bus = gst_element_get_bus(p);
-  if (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
-    why += ": " + test::message_text(m);
-    gst_message_unref(m);
-  }
-  gst_object_unref(bus);
-  return why;
-}
-
-std::string srt_url(int port, const char* mode) {
-  return "srt://127.0.0.1:" + std::to_string(port) + "?mode=" + mode;
-}
-
-}  // namespace
-
 // The failure path: an SRT listener whose port is taken does not start and
 // says why (the SRT test then fails on it, it never skips).
 TEST(LiveOutputs, SrtListenerThatCannotStartIsReported) {
@@ -416,7 +193,7 @@ TEST(LiveOutputs, SrtListenerThatCannotStartIsReported) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(port));
   ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  GstElement* p = reader("srtsrc uri=\"" + srt_url(port, "listener") + "\"", true);
+  GstElement* p = reader("srtsrc uri=\"" + srt_url(port, "listener") + "\"", test::Container::kMpegTs);
   ASSERT_TRUE(p);
   const std::string why = start_srt_server(p);
   close(fd);
@@ -436,7 +213,7 @@ TEST(LiveOutputs, SrtGivesEveryFrameAndTheAudioInSync) {
   const std::string ts = dir.file("received.ts");
   GstElement* live = reader("srtsrc uri=\"" + srt_url(port, "listener") +
                                 "\" ! tee name=rec ! queue ! filesink sync=false async=false location=" + ts + " rec.",
-                            true);
+                            test::Container::kMpegTs);
   ASSERT_TRUE(live);
   const std::string why = start_srt_server(live);
   if (!why.empty()) {
@@ -467,7 +244,7 @@ TEST(LiveOutputs, SrtGivesEveryFrameAndTheAudioInSync) {
   const std::string live_error = run(live, 30 * GST_SECOND);
   EXPECT_EQ(live_error, "");
   const ReadBack client = collect(live);
-  GstElement* file = reader("filesrc location=" + ts, true);
+  GstElement* file = reader("filesrc location=" + ts, test::Container::kMpegTs);
   ASSERT_TRUE(file);
   ASSERT_EQ(run(file, 60 * GST_SECOND), "");
   const ReadBack recording = collect(file);
@@ -515,9 +292,6 @@ class RtspServer {
   // `gst_debug`: GST_DEBUG for the server process (its log goes to the same file).
   explicit RtspServer(std::filesystem::path dir, std::string gst_debug = "")
       : out_((dir / "rtsp-server.out").string()), gst_debug_(std::move(gst_debug)) {}
-  ~RtspServer() { stop(); }
-  RtspServer(const RtspServer&) = delete;
-  RtspServer& operator=(const RtspServer&) = delete;
 
   // Starts it on 127.0.0.1:`port` with `args`; returns "" once it prints its
   // "serving" line, or why not (its exit status and output).
@@ -525,69 +299,33 @@ class RtspServer {
     const char* bin = std::getenv("LA_RTSP_SERVER");
     if (!bin || access(bin, X_OK) != 0) return "no la-rtsp-server (LA_RTSP_SERVER is not set or not executable)";
     port_ = port;
-    std::vector<std::string> all = {bin, "--address", "127.0.0.1", "--port", std::to_string(port), "--mount", "/avatar"};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<const char*> argv;
-    for (const std::string& a : all) argv.push_back(a.c_str());
-    argv.push_back(nullptr);
-    // As Nginx::start: fork + exec, the child dies with this process.
-    const pid_t parent = getpid();
-    pid_ = fork();
-    if (pid_ < 0) return "fork failed";
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(127);
-      const int fd = open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-      }
-      if (!gst_debug_.empty()) setenv("GST_DEBUG", gst_debug_.c_str(), 1);
-      execv(argv[0], const_cast<char**>(argv.data()));
-      _exit(127);
-    }
-    // It parses its launch line (loading the plugin) before it listens.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        status_ = status;
-        return "la-rtsp-server exited (" +
-               (WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
-                                  : "signal " + std::to_string(WTERMSIG(status))) +
-               ") before serving on port " + std::to_string(port) + ":\n" + output();
-      }
-      if (output().find("la-rtsp-server: serving rtsp://") != std::string::npos) return "";
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    std::vector<std::string> argv = {bin, "--address", "127.0.0.1", "--port", std::to_string(port), "--mount", "/avatar"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<std::pair<std::string, std::string>> env;
+    if (!gst_debug_.empty()) env.emplace_back("GST_DEBUG", gst_debug_);
+    process_.emplace(argv, out_, env);
+    if (std::string why = process_->start(); !why.empty()) return why;
+    // It loads the models (its media's READY copy) before it listens.
+    if (process_->wait_for_output("la-rtsp-server: serving rtsp://", std::chrono::seconds(20))) return "";
+    if (!process_->running())
+      return "la-rtsp-server exited (" + test::describe_wait_status(process_->status()) + ") before serving on port " +
+             std::to_string(port) + ":\n" + output();
     stop();
     return "la-rtsp-server did not serve on 127.0.0.1:" + std::to_string(port) + " within 20 s:\n" + output();
   }
 
   void stop() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    for (int i = 0; i < 100; ++i) {
-      if (waitpid(pid_, &status_, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    kill(pid_, SIGKILL);
-    waitpid(pid_, &status_, 0);
-    pid_ = -1;
+    if (process_) process_->stop(SIGTERM);
   }
 
   std::string output() const { return test::read_bytes(out_); }
   std::string url() const { return "rtsp://127.0.0.1:" + std::to_string(port_) + "/avatar"; }
-  int exit_status() const { return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1; }
+  int exit_status() const { return process_ ? process_->exit_status() : -1; }
 
  private:
   std::string out_, gst_debug_;
-  pid_t pid_ = -1;
-  int port_ = -1, status_ = 0;
+  std::optional<ChildProcess> process_;
+  int port_ = -1;
 };
 
 }  // namespace
