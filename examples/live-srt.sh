@@ -16,10 +16,13 @@
 # liveavatar.safetensors (docs/checkpoints.md). mpegtsmux alignment=7: SRT's
 # live mode sends messages of at most 1316 bytes = 7 TS packets. The pipeline
 # is examples/lib/publish-muxed.sh.
-# At the end the connection stays open one more second (the fakesink branch
-# takes the stream 1 s late, and gst-launch-1.0 stops when every sink has had
-# EOS): SRT's live mode drops what is still in flight when the caller closes,
-# and the listener lost the last 3 frames of 60 without it.
+# At the end the connection stays open until 1 s past the stream's end on the
+# pipeline clock (the fakesink branch waits for each buffer's time + 1 s, and
+# gst-launch-1.0 stops when every sink has had EOS): SRT's live mode drops
+# what is still in flight when the caller closes, and the listener lost the
+# last 3 frames of 60 without it. Video that comes later than its time (an
+# avatar slower than real time) shortens that; an SRT latency= above 1000 ms
+# needs a longer ts-offset.
 set -euo pipefail
 if (($# < 4)); then
   sed -n '2,22p' "$0" >&2

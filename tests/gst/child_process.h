@@ -22,9 +22,10 @@
 namespace la::test {
 
 // "exit status N" or "signal N" of a wait status.
-inline std::string describe_wait_status(int status) {
-  return WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
-                           : "signal " + std::to_string(WTERMSIG(status));
+inline std::string describe_wait_status(std::optional<int> status) {
+  if (!status) return "no wait status";
+  return WIFEXITED(*status) ? "exit status " + std::to_string(WEXITSTATUS(*status))
+                            : "signal " + std::to_string(WTERMSIG(*status));
 }
 
 class ChildProcess {
@@ -44,6 +45,19 @@ class ChildProcess {
     std::vector<const char*> argv;
     for (const std::string& a : argv_) argv.push_back(a.c_str());
     argv.push_back(nullptr);
+    // The child's environment, made here: setenv() after fork could wait forever for glibc's
+    // environment lock, had another thread of this process held it at the fork.
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e; ++e) {
+      const std::string entry = *e;
+      bool replaced = false;
+      for (const auto& [name, value] : env_) replaced = replaced || entry.rfind(name + "=", 0) == 0;
+      if (!replaced) env_strings.push_back(entry);
+    }
+    for (const auto& [name, value] : env_) env_strings.push_back(name + "=" + value);
+    std::vector<const char*> envp;
+    for (const std::string& e : env_strings) envp.push_back(e.c_str());
+    envp.push_back(nullptr);
     // fork + exec rather than posix_spawn: the child asks for SIGKILL when this process dies.
     // Between fork and exec only async-signal-safe calls, hence everything prepared before.
     const pid_t parent = getpid();
@@ -56,9 +70,9 @@ class ChildProcess {
       if (fd >= 0) {
         dup2(fd, 1);
         dup2(fd, 2);
+        close(fd);
       }
-      for (const auto& [name, value] : env_) setenv(name.c_str(), value.c_str(), 1);
-      execv(argv[0], const_cast<char**>(argv.data()));
+      execve(argv[0], const_cast<char**>(argv.data()), const_cast<char**>(envp.data()));
       _exit(127);
     }
     return "";
@@ -67,13 +81,15 @@ class ChildProcess {
   bool running() {
     if (pid_ <= 0) return false;
     int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) != pid_) return true;
-    status_ = status;
+    const pid_t reaped = waitpid(pid_, &status, WNOHANG);
+    if (reaped == 0) return true;
+    if (reaped == pid_) status_ = status;  // else (-1) someone else reaped it: no status
     pid_ = -1;
     return false;
   }
 
-  // Waits up to `limit` for it to end; its wait status, or nullopt while it still runs.
+  // Waits up to `limit` for it to end; its wait status, or nullopt while it still runs (or if it
+  // never started).
   std::optional<int> wait(std::chrono::milliseconds limit) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (running()) {
@@ -104,14 +120,16 @@ class ChildProcess {
     kill(pid_, sig);
     if (wait(grace)) return;
     kill(pid_, SIGKILL);
-    waitpid(pid_, &status_, 0);
+    int status = 0;
+    if (waitpid(pid_, &status, 0) == pid_) status_ = status;
     pid_ = -1;
   }
 
   std::string output() const { return read_bytes(out_); }
-  // The wait status once it ended (0 before).
-  int status() const { return status_; }
-  int exit_status() const { return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1; }
+  // The wait status once it ended (nullopt before, or if it never started).
+  std::optional<int> status() const { return status_; }
+  // Its exit status; -1 while it runs, if it never started or if a signal ended it.
+  int exit_status() const { return status_ && WIFEXITED(*status_) ? WEXITSTATUS(*status_) : -1; }
   const std::string& program() const { return argv_[0]; }
 
  private:
@@ -119,7 +137,7 @@ class ChildProcess {
   std::string out_;
   std::vector<std::pair<std::string, std::string>> env_;
   pid_t pid_ = -1;
-  int status_ = 0;
+  std::optional<int> status_;
 };
 
 }  // namespace la::test

@@ -231,4 +231,30 @@ inline ReadBack collect(GstElement* p) {
   return r;
 }
 
+// A client of an RTSP URL over TCP, playing: the video decoded into appsink v, the audio decoded
+// and dropped.
+inline GstElement* playing_rtsp_client(const std::string& url) {
+  GstElement* client = test::parse(
+      "rtspsrc location=" + url + " protocols=tcp latency=200 name=src "
+      "src. ! application/x-rtp,media=video ! queue ! rtph264depay ! h264parse ! openh264dec ! "
+      "appsink name=v sync=false max-buffers=0 wait-on-eos=false "
+      "src. ! application/x-rtp,media=audio ! queue ! rtpopusdepay ! opusdec ! fakesink sync=false");
+  if (client) gst_element_set_state(client, GST_STATE_PLAYING);
+  return client;
+}
+
+// Takes up to `n` frames from appsink v, waiting at most `each` for every one; how many came.
+inline int pull_video_frames(GstElement* reader, int n, GstClockTime each) {
+  GstElement* v = gst_bin_get_by_name(GST_BIN(reader), "v");
+  int frames = 0;
+  while (frames < n) {
+    GstSample* sample = gst_app_sink_try_pull_sample(GST_APP_SINK(v), each);
+    if (!sample) break;
+    gst_sample_unref(sample);
+    ++frames;
+  }
+  gst_object_unref(v);
+  return frames;
+}
+
 }  // namespace la::test

@@ -308,7 +308,8 @@ class RtspServer {
     // It loads the models (its media's READY copy) before it listens.
     if (process_->wait_for_output("la-rtsp-server: serving rtsp://", std::chrono::seconds(20))) return "";
     if (!process_->running())
-      return "la-rtsp-server exited (" + test::describe_wait_status(process_->status()) + ") before serving on port " +
+      return "la-rtsp-server exited (" + test::describe_wait_status(process_->status()) +
+             ") before serving on port " +
              std::to_string(port) + ":\n" + output();
     stop();
     return "la-rtsp-server did not serve on 127.0.0.1:" + std::to_string(port) + " within 20 s:\n" + output();
@@ -469,23 +470,10 @@ TEST(LiveOutputs, RtspServerStopsCleanlyWhileAClientPlays) {
                (miniature / "LiveAvatar" / "liveavatar.safetensors").string(), "--image",
                (miniature / "face.png").string(), "--size", "128*128"});
     ASSERT_EQ(why, "") << "the RTSP server did not start";
-    GstElement* client = parse(
-        "rtspsrc location=" + server.url() + " protocols=tcp latency=200 name=src "
-        "src. ! application/x-rtp,media=video ! queue ! rtph264depay ! h264parse ! openh264dec ! "
-        "appsink name=v sync=false max-buffers=0 wait-on-eos=false "
-        "src. ! application/x-rtp,media=audio ! queue ! rtpopusdepay ! opusdec ! fakesink sync=false");
+    GstElement* client = test::playing_rtsp_client(server.url());
     ASSERT_TRUE(client);
-    gst_element_set_state(client, GST_STATE_PLAYING);
-    GstElement* v = gst_bin_get_by_name(GST_BIN(client), "v");
-    int frames = 0;
-    while (frames < 12) {  // a whole block decoded and sent: the server's pipeline is mid-stream
-      GstSample* sample = gst_app_sink_try_pull_sample(GST_APP_SINK(v), 60 * GST_SECOND);
-      if (!sample) break;
-      gst_sample_unref(sample);
-      ++frames;
-    }
-    gst_object_unref(v);
-    EXPECT_EQ(frames, 12) << server.output();
+    // A whole block decoded and sent: the server's pipeline is mid-stream.
+    EXPECT_EQ(test::pull_video_frames(client, 12, 60 * GST_SECOND), 12) << server.output();
     server.stop();  // SIGTERM with the client still playing
     EXPECT_EQ(server.exit_status(), 0) << "la-rtsp-server did not exit cleanly:\n" << server.output();
     gst_element_set_state(client, GST_STATE_NULL);
