@@ -13,12 +13,13 @@
 # microphone; "text:SENTENCES" speaks them with espeak (examples/text-to-rtmp.sh).
 # CHECKPOINT_DIR is the Wan2.2-S2V-14B directory, LORA
 # liveavatar.safetensors (docs/checkpoints.md). The pipeline (and why its
-# queues hold 5 s) is examples/lib/publish-muxed.sh.
+# queues hold 5 s, and the muxer's latency MUX_LATENCY_NS defaults to 2 s) is
+# examples/lib/publish-muxed.sh.
 set -euo pipefail
 if (($# < 4)); then
-  sed -n '2,16p' "$0" >&2
+  sed -n '2,17p' "$0" >&2
   exit 2
 fi
 ckpt="$1" lora="$2" image="$3" url="$4" wav="${5:-}" size="${6:-720*400}" prompt="${7:-A person talking to the camera}"
 exec "$(dirname "${BASH_SOURCE[0]}")/lib/publish-muxed.sh" "$ckpt" "$lora" "$image" "$wav" "$size" "$prompt" \
-  flvmux name=mux streamable=true ! rtmp2sink location="$url"
+  flvmux name=mux streamable=true latency="${MUX_LATENCY_NS:-2000000000}" ! rtmp2sink location="$url"

@@ -15,7 +15,8 @@
 # CHECKPOINT_DIR is the Wan2.2-S2V-14B directory, LORA
 # liveavatar.safetensors (docs/checkpoints.md). mpegtsmux alignment=7: SRT's
 # live mode sends messages of at most 1316 bytes = 7 TS packets. The pipeline
-# is examples/lib/publish-muxed.sh.
+# (and the muxer's latency MUX_LATENCY_NS, default 2 s) is
+# examples/lib/publish-muxed.sh.
 # At the end the connection stays open until 1 s past the stream's end on the
 # pipeline clock (the fakesink branch waits for each buffer's time + 1 s, and
 # gst-launch-1.0 stops when every sink has had EOS): SRT's live mode drops
@@ -25,11 +26,11 @@
 # needs a longer ts-offset.
 set -euo pipefail
 if (($# < 4)); then
-  sed -n '2,22p' "$0" >&2
+  sed -n '2,26p' "$0" >&2
   exit 2
 fi
 ckpt="$1" lora="$2" image="$3" url="$4" wav="${5:-}" size="${6:-720*400}" prompt="${7:-A person talking to the camera}"
 exec "$(dirname "${BASH_SOURCE[0]}")/lib/publish-muxed.sh" "$ckpt" "$lora" "$image" "$wav" "$size" "$prompt" \
-  mpegtsmux name=mux alignment=7 ! tee name=ts \
+  mpegtsmux name=mux alignment=7 latency="${MUX_LATENCY_NS:-2000000000}" ! tee name=ts \
   ts. ! queue ! srtsink uri="$url" \
   ts. ! queue max-size-time=0 max-size-buffers=0 max-size-bytes=0 ! fakesink sync=true ts-offset=1000000000

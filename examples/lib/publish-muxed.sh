@@ -13,6 +13,17 @@
 # what comes early for the pipeline's latency while it waits for the other
 # branch (no audio at all while the source is idle); past 5 s behind,
 # backpressure reaches the source instead of memory growing.
+#
+# The muxer gets 2 s of latency of its own (MUX_LATENCY_NS, in the callers'
+# MUX_AND_SINK). A live muxer waits for each position only as long as the
+# pipeline's latency, and the avatar's elements can report their processing
+# time only once they have timed a block: for the first block the latency
+# covers the audio's block and lookahead, not the generation. Without the
+# extra latency flvmux wrote the audio ahead and gave the first video frames
+# of a 2 s WAV the timestamps of audio already written (first frame at 78 to
+# 156 ms instead of 0, in 5 of 6 runs with the tiny model on this CPU); with
+# 1 s, 6 of 6 were right. The first block of the 14B model on a GPU takes
+# about 2 s, hence the default.
 set -euo pipefail
 ckpt="$1" lora="$2" image="$3" speech="$4" size="$5" prompt="$6"
 shift 6
