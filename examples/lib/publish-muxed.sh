@@ -22,8 +22,9 @@
 # extra latency flvmux wrote the audio ahead and gave the first video frames
 # of a 2 s WAV the timestamps of audio already written (first frame at 78 to
 # 156 ms instead of 0, in 5 of 6 runs with the tiny model on this CPU); with
-# 1 s, 6 of 6 were right. The first block of the 14B model on a GPU takes
-# about 2 s, hence the default.
+# 1 s, 6 of 6 were right, and the default of 2 s leaves room. The 14B model
+# on one GPU needs about 4 s (docs/live-streaming.md). The viewer waits that
+# much longer.
 set -euo pipefail
 ckpt="$1" lora="$2" image="$3" speech="$4" size="$5" prompt="$6"
 shift 6

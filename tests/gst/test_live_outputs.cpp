@@ -95,10 +95,11 @@ std::string publisher(const test::TempDir& dir, const std::string& video, const 
 // what comes early for the pipeline's latency (docs/live-streaming.md).
 constexpr const char* kVideoToMux = "queue max-size-time=5000000000 max-size-buffers=0 max-size-bytes=0 ! mux.";
 constexpr const char* kMp3ToMux = "audio/x-raw,rate=44100 ! lamemp3enc ! mpegaudioparse ! queue ! mux.";
-// The muxers get 2 s of latency of their own, as in examples/lib/publish-muxed.sh: the avatar's
-// elements report their processing time only after timing a block, and a live muxer that waits
-// only for the pipeline's latency wrote the first video frames with the timestamps of audio
-// already written (docs/live-streaming.md).
+// The muxers' own latency (2 s), as in examples/lib/publish-muxed.sh: the avatar's elements
+// report no processing time before they have timed a block, and a live muxer that waits only for
+// the pipeline's latency wrote the first video frames with the timestamps of audio already written
+// (docs/live-streaming.md).
+constexpr const char* kMuxLatency = " latency=2000000000";
 
 }  // namespace
 
@@ -122,8 +123,9 @@ TEST(LiveOutputs, RtmpThroughNginxGivesEveryFrameAndTheAudioInSync) {
 
   const std::string url = "rtmp://127.0.0.1:" + std::to_string(server.port()) + "/live/avatar";
   // FLV carries MP3 at 44.1 kHz (or 22.05 / 11.025).
-  GstElement* pub =
-      parse(publisher(dir, kVideoToMux, kMp3ToMux, "flvmux name=mux streamable=true latency=2000000000 ! rtmp2sink location=" + url));
+  GstElement* pub = parse(publisher(dir, kVideoToMux, kMp3ToMux,
+                                    std::string("flvmux name=mux streamable=true") + kMuxLatency +
+                                        " ! rtmp2sink location=" + url));
   ASSERT_TRUE(pub);
   // A client playing the stream live, subscribed before the publisher starts
   // (a live application drops what comes before a subscriber joins; nginx
@@ -231,7 +233,8 @@ TEST(LiveOutputs, SrtGivesEveryFrameAndTheAudioInSync) {
   // (7 × 188 = 1316 bytes) a buffer (alignment=7); with whole buffers the
   // reader gets a truncated, undecodable stream.
   GstElement* pub = parse(publisher(dir, kVideoToMux, kMp3ToMux,
-                                    "mpegtsmux name=mux alignment=7 latency=2000000000 ! srtsink uri=\"" + srt_url(port, "caller") + "\""));
+                                    std::string("mpegtsmux name=mux alignment=7") + kMuxLatency + " ! srtsink uri=\"" +
+                                        srt_url(port, "caller") + "\""));
   ASSERT_TRUE(pub);
   const auto t0 = std::chrono::steady_clock::now();
   const std::string error = run(pub, 180 * GST_SECOND);
