@@ -8,14 +8,20 @@ GstLaStageElementClass* stage_class(gpointer instance) {
   return GST_LA_STAGE_ELEMENT_CLASS(G_OBJECT_GET_CLASS(instance));
 }
 
+// What READY->NULL does, also after a NULL->READY that failed half-way: the subclass releases
+// its models, then the stage goes back to the CPU.
+void release(GstLaStageElement* self, GstLaStageElementClass* klass) {
+  if (klass->close) klass->close(self);
+  self->stage->close();
+}
+
 GstStateChangeReturn change_state(GstElement* element, GstStateChange transition) {
   auto* self = reinterpret_cast<GstLaStageElement*>(element);
   GstLaStageElementClass* klass = stage_class(element);
   switch (transition) {
     case GST_STATE_CHANGE_NULL_TO_READY:
       if (klass->open && !klass->open(self)) {
-        if (klass->close) klass->close(self);
-        self->stage->close();
+        release(self, klass);
         return GST_STATE_CHANGE_FAILURE;
       }
       self->stage->loaded();
@@ -31,10 +37,7 @@ GstStateChangeReturn change_state(GstElement* element, GstStateChange transition
     // The pads did not activate (READY->PAUSED) or the like: undo what this change did above,
     // as the opposite change would.
     if (transition == GST_STATE_CHANGE_READY_TO_PAUSED && klass->stop) klass->stop(self);
-    if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
-      if (klass->close) klass->close(self);
-      self->stage->close();
-    }
+    if (transition == GST_STATE_CHANGE_NULL_TO_READY) release(self, klass);
     return ret;
   }
   switch (transition) {
@@ -42,8 +45,7 @@ GstStateChangeReturn change_state(GstElement* element, GstStateChange transition
       if (klass->stop) klass->stop(self);
       break;
     case GST_STATE_CHANGE_READY_TO_NULL:
-      if (klass->close) klass->close(self);
-      self->stage->close();
+      release(self, klass);
       break;
     default:
       break;

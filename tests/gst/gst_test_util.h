@@ -278,6 +278,18 @@ inline std::string run_to_eos(GstElement* p, GstClockTime timeout,
   return error;
 }
 
+// Writes `path`: a WAV of `buffers` buffers of 1600 samples (0.1 s each) from audiotestsrc
+// (`properties`, e.g. "wave=ticks"), 16 kHz mono. Returns "" or the pipeline's error.
+inline std::string write_tone_wav(const std::string& path, int buffers, const std::string& properties = "") {
+  GstElement* w = parse("audiotestsrc num-buffers=" + std::to_string(buffers) + " samplesperbuffer=1600 " + properties +
+                        " ! audio/x-raw,rate=16000,channels=1 ! wavenc ! filesink location=" + path);
+  if (!w) return "does not parse";
+  const std::string error = run_to_eos(w, 30 * GST_SECOND);
+  gst_element_set_state(w, GST_STATE_NULL);
+  gst_object_unref(w);
+  return error;
+}
+
 // A PNG test picture written by GStreamer itself (videotestsrc `pattern`); returns `path`.
 inline std::string write_test_png(const std::string& path, int width, int height, const char* pattern) {
   ensure_gst();

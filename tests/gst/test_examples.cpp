@@ -46,12 +46,7 @@ struct Inputs {
         lora((test::tiny_checkpoint_dir().parent_path() / "LiveAvatar" / "liveavatar.safetensors").string()),
         image(test::write_test_png(dir.file("face.png"), 96, 96, "ball")),
         wav(dir.file("speech.wav")) {
-    GstElement* p = test::parse("audiotestsrc wave=sine freq=220 num-buffers=20 samplesperbuffer=1600 ! "
-                                "audio/x-raw,format=S16LE,rate=16000,channels=1 ! wavenc ! filesink location=" +
-                                wav);
-    EXPECT_EQ(test::run_to_eos(p, 30 * GST_SECOND), "");
-    gst_element_set_state(p, GST_STATE_NULL);
-    gst_object_unref(p);
+    EXPECT_EQ(test::write_tone_wav(wav, 20, "wave=sine freq=220"), "");
   }
   std::string ckpt, lora, image, wav;
 };

@@ -102,11 +102,7 @@ TEST(Pipelines, AudioFileToMp4WithVideoAndAudioInSync) {
   test::TempDir dir;
   const std::string wav = dir.file("tone.wav"), mp4 = dir.file("avatar.mp4");
   // 2.0 s of audio: ceil(2.0 / 0.48) = 5 blocks = 60 frames.
-  GstElement* w = parse("audiotestsrc num-buffers=20 samplesperbuffer=1600 ! audio/x-raw,rate=16000,channels=1 ! "
-                        "wavenc ! filesink location=" + wav);
-  ASSERT_EQ(run(w), "");
-  gst_element_set_state(w, GST_STATE_NULL);
-  gst_object_unref(w);
+  ASSERT_EQ(test::write_tone_wav(wav, 20), "");
   GstElement* p = parse("filesrc location=" + wav + " ! wavparse ! tee name=t t. ! queue ! " + avatar() +
                         " ! videoconvert ! openh264enc ! h264parse ! queue ! mux. "
                         "t. ! queue max-size-time=0 max-size-buffers=0 max-size-bytes=0 ! audioconvert ! lamemp3enc ! "
@@ -171,11 +167,7 @@ TEST(Pipelines, AudioFileToMp4WithVideoAndAudioInSync) {
 TEST(Pipelines, SegmentSeekGivesTheWholeSegmentBeforeSegmentDone) {
   test::TempDir dir;
   const std::string wav = dir.file("tone.wav");
-  GstElement* w = parse("audiotestsrc num-buffers=30 samplesperbuffer=1600 wave=ticks ! "
-                        "audio/x-raw,rate=16000,channels=1 ! wavenc ! filesink location=" + wav);
-  ASSERT_EQ(run(w), "");
-  gst_element_set_state(w, GST_STATE_NULL);
-  gst_object_unref(w);
+  ASSERT_EQ(test::write_tone_wav(wav, 30, "wave=ticks"), "");
   for (const char* online : {"true", "false"}) {
     SCOPED_TRACE(std::string("online=") + online);
     GstElement* p = parse("filesrc location=" + wav + " ! wavparse ! audioconvert ! audioresample ! " +
